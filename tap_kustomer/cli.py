@@ -1,0 +1,105 @@
+"""Command line: arguments, config, and the one place errors become exit codes.
+
+Exit codes: 0 success; 1 the sync failed (API or paging error); 2 bad input (arguments,
+config, catalog or state), detected before any request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import traceback
+from typing import Any, NoReturn
+
+from tap_kustomer import __version__
+from tap_kustomer.client import KustomerClient
+from tap_kustomer.config import load_settings, read_json_file
+from tap_kustomer.discover import discover
+from tap_kustomer.errors import ConfigError, TapKustomerError
+from tap_kustomer.sync import SingerWriter, read_state, select_streams, sync
+
+LOGGER = logging.getLogger("tap_kustomer")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{message} (see tap-kustomer --help)")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Singer's standard flags, plus --version."""
+    parser = _Parser(prog="tap-kustomer", description="Singer tap for the Kustomer API.")
+    parser.add_argument("-c", "--config", help="config JSON file")
+    parser.add_argument("-d", "--discover", action="store_true", help="print the catalog")
+    parser.add_argument("--catalog", help="catalog JSON file selecting streams and fields")
+    parser.add_argument("-p", "--properties", help="legacy name for --catalog")
+    parser.add_argument("-s", "--state", help="state JSON file from a previous run")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    args = parser.parse_args(argv)
+    if not args.version and not args.config:
+        parser.error("--config is required")
+    if args.catalog and args.properties:
+        parser.error("give --catalog or --properties, not both")
+    return args
+
+
+def configure_logging() -> None:
+    """Log lines go to stderr as 'LEVEL message', Singer's format; level from the environment."""
+    level_name = os.environ.get("TAP_KUSTOMER_LOG_LEVEL", "INFO").upper()
+    level = logging.getLevelName(level_name)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level if isinstance(level, int) else logging.INFO)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Discover or sync, as the arguments say."""
+    if args.version:
+        sys.stdout.write(f"tap-kustomer {__version__}\n")
+        return 0
+    settings = load_settings(read_json_file(args.config, "config"))
+    if args.discover:
+        json.dump(discover(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    catalog_path = args.catalog or args.properties
+    catalog: Any = read_json_file(catalog_path, "catalog") if catalog_path else None
+    selections = select_streams(catalog)
+    state = read_state(read_json_file(args.state, "state") if args.state else None)
+    if not selections:
+        LOGGER.warning("no stream is selected in the catalog; nothing to do")
+    client = KustomerClient(settings)
+    try:
+        sync(client, settings, selections, state, SingerWriter(sys.stdout))
+    finally:
+        client.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the tap-kustomer command."""
+    configure_logging()
+    try:
+        return run(parse_args(argv))
+    except TapKustomerError as exc:
+        LOGGER.critical("%s", exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        LOGGER.critical("interrupted")
+        return 130
+    except BrokenPipeError:
+        # The target went away; our last STATE line is still the valid one.
+        LOGGER.critical("stdout was closed (did the target exit?)")
+        return 1
+    except Exception as exc:  # a bug: say where, but not the message (it may hold record data)
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f"{os.path.basename(frame.filename)}:{frame.lineno}"
+        LOGGER.critical("unexpected %s at %s; please report it", exc.__class__.__name__, where)
+        LOGGER.debug("traceback", exc_info=True)
+        return 1

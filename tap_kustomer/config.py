@@ -1,0 +1,167 @@
+"""Config file → validated Settings. Every problem becomes one ConfigError message."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tap_kustomer import __version__
+from tap_kustomer.errors import ConfigError
+from tap_kustomer.timeutil import format_ts, parse_ts
+
+REGION_HOSTS = {
+    "us": "https://api.kustomerapp.com",
+    "eu": "https://api.prod2.kustomerapp.com",
+    "in": "https://api.prod4.kustomerapp.com",
+}
+DEFAULT_LOOKBACK_DAYS = 365  # Stitch's one-year historical window
+_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the tap needs from the config file, validated."""
+
+    api_token: str
+    start_date: str  # canonical "YYYY-MM-DDTHH:MM:SS.mmmZ"
+    base_url: str  # API root without /v1 and without a trailing slash
+    user_agent: str
+    page_size: int | None  # None: each endpoint's default
+    request_timeout: float
+
+
+def read_json_file(path: str, what: str) -> Any:
+    """Load a JSON file or raise a ConfigError naming the file and the problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} file {path!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.__class__.__name__
+        raise ConfigError(f"{what} file {path!r} cannot be read ({reason})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{what} file {path!r} is not valid JSON (line {exc.lineno}, column {exc.colno})"
+        ) from None
+
+
+def load_settings(raw: Any, now: datetime | None = None) -> Settings:
+    """Validate a parsed config object."""
+    if not isinstance(raw, dict):
+        raise ConfigError("config must be a JSON object")
+    now = now or datetime.now(UTC)
+    return Settings(
+        api_token=_token(raw),
+        start_date=_start_date(raw.get("start_date"), now),
+        base_url=_base_url(raw),
+        user_agent=_optional_str(raw, "user_agent") or f"tap-kustomer/{__version__}",
+        page_size=_page_size(raw.get("page_size")),
+        request_timeout=_positive_number(raw.get("request_timeout", 60), "request_timeout"),
+    )
+
+
+def _token(raw: dict[str, Any]) -> str:
+    token = raw.get("api_token", raw.get("api_key"))
+    if token is None:
+        raise ConfigError("config is missing 'api_token' (your Kustomer API key)")
+    if not isinstance(token, str) or not token.strip():
+        raise ConfigError("config 'api_token' must be a non-empty string")
+    return token.strip()
+
+
+def _optional_str(raw: dict[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"config {key!r} must be a string")
+    return value.strip()
+
+
+def _start_date(value: Any, now: datetime) -> str:
+    if value is None or value == "":
+        return format_ts(now - timedelta(days=DEFAULT_LOOKBACK_DAYS))
+    if not isinstance(value, str):
+        raise ConfigError("config 'start_date' must be a string such as 2024-01-31T00:00:00Z")
+    parsed = parse_ts(value)
+    if parsed is None:
+        raise ConfigError(
+            f"config 'start_date' {value!r} is not an RFC 3339 date-time or a YYYY-MM-DD date"
+        )
+    if parsed > now:
+        raise ConfigError(f"config 'start_date' {value!r} is in the future")
+    return format_ts(parsed)
+
+
+def _base_url(raw: dict[str, Any]) -> str:
+    given = [k for k in ("base_url", "subdomain", "region") if raw.get(k) not in (None, "")]
+    if len(given) > 1:
+        raise ConfigError(f"config sets {' and '.join(given)}: set only one of them")
+    if "subdomain" in given:
+        sub = _optional_str(raw, "subdomain") or ""
+        if not _SUBDOMAIN.match(sub.lower()):
+            raise ConfigError(f"config 'subdomain' {sub!r} is not a valid Kustomer org name")
+        return f"https://{sub.lower()}.api.kustomerapp.com"
+    if "base_url" in given:
+        return _checked_url(_optional_str(raw, "base_url") or "")
+    region = raw.get("region", "us")
+    if not isinstance(region, str) or region.lower() not in REGION_HOSTS:
+        raise ConfigError(f"config 'region' {region!r} is unknown: use one of us, eu, in")
+    return REGION_HOSTS[region.lower()]
+
+
+def _checked_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"config 'base_url' {url!r} must be an https:// URL")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"config 'base_url' {url!r} uses http:// for a host that is not loopback; "
+            "the API token must not travel in clear text: use https://"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"config 'base_url' {url!r} must not have a query or fragment")
+    path = parts.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[: -len("/v1")]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _page_size(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"config 'page_size' {value!r} must be a whole number of at least 1 "
+            "(values above an endpoint's maximum are lowered to it)"
+        )
+    return value
+
+
+def _positive_number(value: Any, key: str) -> float:
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"config {key!r} must be a positive number of seconds, not {value!r}")
+    return float(value)

@@ -1,0 +1,149 @@
+"""The streams. Each is a small declaration; paging lives in paging.py, emission in sync.py.
+
+Search streams read `POST /v1/customers/search` with a queryContext, ascending by updatedAt,
+filtered on the server. List streams read `GET /v1/<path>` page by page; the lists cannot filter,
+so records older than the bookmark are dropped here, and the bookmark advances only once the
+whole list has been read (the lists are not ordered by updatedAt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import ClassVar
+
+from tap_kustomer.client import JSON, KustomerClient
+from tap_kustomer.paging import ListPager, Page, SearchPager, SearchSpec, updated_at
+from tap_kustomer.transform import denest, normalize_recipients
+
+SEARCH_ROLE = "org.permission.search.create (legacy org.user.search.read)"
+
+
+class Stream:
+    """What every stream declares."""
+
+    name: ClassVar[str]
+    key_properties: ClassVar[tuple[str, ...]] = ("id",)
+    replication_method: ClassVar[str] = "INCREMENTAL"
+    replication_key: ClassVar[str | None] = "updated_at"
+    default_page_size: ClassVar[int] = 100
+    max_page_size: ClassVar[int] = 100
+    roles: ClassVar[str]  # the role a key needs, for the 403 message
+    fixups: ClassVar[tuple[Callable[[JSON], JSON], ...]] = ()
+
+    def page_size(self, configured: int | None) -> int:
+        """The configured page size lowered to this endpoint's maximum (or the default)."""
+        return min(configured or self.default_page_size, self.max_page_size)
+
+    def pages(
+        self, client: KustomerClient, start: str, signpost: str, page_size: int | None
+    ) -> Iterator[Page]:
+        """Pages of raw resources updated at or after `start`."""
+        raise NotImplementedError
+
+    def shape(self, resource: JSON) -> JSON:
+        """A raw JSON:API resource as the record this stream emits."""
+        record = denest(resource)
+        for fixup in self.fixups:
+            record = fixup(record)
+        return record
+
+
+class SearchStream(Stream):
+    """A stream read through Kustomer search, incremental on updatedAt."""
+
+    query_context: ClassVar[str]
+    default_page_size = 500
+    max_page_size = 500
+
+    def pages(
+        self, client: KustomerClient, start: str, signpost: str, page_size: int | None
+    ) -> Iterator[Page]:
+        spec = SearchSpec(self.query_context, self.query_context)
+        yield from SearchPager(client, spec, self.page_size(page_size), start, signpost).pages()
+
+
+class ListStream(Stream):
+    """A stream read from a GET list, filtered on updated_at here."""
+
+    path: ClassVar[str]
+
+    def pages(
+        self, client: KustomerClient, start: str, signpost: str, page_size: int | None
+    ) -> Iterator[Page]:
+        newest: str | None = None
+        for records in ListPager(client, self.path, self.page_size(page_size)).pages():
+            kept = []
+            for record in records:
+                stamp = updated_at(record)
+                if stamp is None or stamp >= start:
+                    kept.append(record)
+                if stamp is not None and (newest is None or stamp > newest):
+                    newest = stamp
+            yield Page(kept)  # bookmark unchanged: unread pages may hold older records
+        if newest is not None:
+            yield Page([], min(newest, signpost))
+
+
+class Customers(SearchStream):
+    name = "customers"
+    query_context = "customer"
+    roles = f"org.permission.customer.read (legacy org.user.customer.read) and {SEARCH_ROLE}"
+
+
+class Conversations(SearchStream):
+    name = "conversations"
+    query_context = "conversation"
+    roles = (
+        f"org.permission.conversation.read (legacy org.user.conversation.read) and {SEARCH_ROLE}"
+    )
+
+
+class Messages(SearchStream):
+    name = "messages"
+    query_context = "message"
+    roles = f"org.permission.message.read (legacy org.user.message.read) and {SEARCH_ROLE}"
+    fixups = (normalize_recipients,)
+
+
+class Notes(SearchStream):
+    name = "notes"
+    query_context = "note"
+    roles = f"org.permission.note.read (legacy org.user.note.read) and {SEARCH_ROLE}"
+
+
+class KObjects(SearchStream):
+    name = "kobjects"
+    query_context = "kobject"
+    roles = f"org.permission.kobject.read (legacy org.user.kobject.read) and {SEARCH_ROLE}"
+
+
+class Users(ListStream):
+    name = "users"
+    path = "/v1/users"
+    max_page_size = 500
+    roles = "org.permission.user.read (legacy org.user.read)"
+
+
+class Teams(ListStream):
+    name = "teams"
+    path = "/v1/teams"
+    max_page_size = 500
+    roles = "org.permission.team.read (legacy org.user.read)"
+
+
+class Tags(ListStream):
+    name = "tags"
+    path = "/v1/tags"
+    roles = "org.permission.tag.read (legacy org.user.read)"
+
+
+class Shortcuts(ListStream):
+    name = "shortcuts"
+    path = "/v1/shortcuts"
+    roles = "org.permission.shortcut.read (legacy org.user.read)"
+
+
+STREAMS: dict[str, type[Stream]] = {
+    cls.name: cls
+    for cls in (Customers, Conversations, Messages, Notes, KObjects, Users, Teams, Tags, Shortcuts)
+}

@@ -1,0 +1,224 @@
+"""Sync: which streams and fields, in what order, and when state advances.
+
+State advances in one place, `sync_stream`: after a page's records have been written, the
+page's bookmark (capped at the sync's start, the "signpost") goes into STATE. A run killed at
+any line therefore resumes from the last STATE without losing a record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from tap_kustomer.client import KustomerClient
+from tap_kustomer.config import Settings
+from tap_kustomer.discover import load_schema
+from tap_kustomer.errors import ConfigError, ForbiddenError
+from tap_kustomer.streams import STREAMS, Stream
+from tap_kustomer.timeutil import canonical_ts, format_ts
+from tap_kustomer.transform import drop_fields
+
+LOGGER = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+
+
+class SingerWriter:
+    """Singer messages, one JSON object per line, on the data channel (stdout)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def _write(self, message: JSON) -> None:
+        self._out.write(json.dumps(message, allow_nan=False) + "\n")
+
+    def schema(self, stream: str, schema: JSON, key_properties: list[str], bookmark: list[str]):
+        """SCHEMA: always before the stream's first RECORD."""
+        message = {
+            "type": "SCHEMA",
+            "stream": stream,
+            "schema": schema,
+            "key_properties": key_properties,
+        }
+        if bookmark:
+            message["bookmark_properties"] = bookmark
+        self._write(message)
+
+    def record(self, stream: str, record: JSON, time_extracted: str) -> None:
+        """RECORD with the time its page was fetched."""
+        self._write(
+            {"type": "RECORD", "stream": stream, "record": record, "time_extracted": time_extracted}
+        )
+
+    def state(self, value: JSON) -> None:
+        """STATE, flushed together with every record written before it."""
+        self._write({"type": "STATE", "value": value})
+        self._out.flush()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A stream chosen for this run, its schema and the fields the catalog deselected."""
+
+    stream: type[Stream]
+    schema: JSON
+    deselected: frozenset[str]
+
+
+def select_streams(catalog: JSON | None) -> list[Selection]:
+    """Streams to sync: the catalog's selected ones, or every stream selected by default."""
+    if catalog is None:
+        return [Selection(cls, load_schema(name), frozenset()) for name, cls in STREAMS.items()]
+    entries = catalog.get("streams") if isinstance(catalog, dict) else None
+    if not isinstance(entries, list):
+        raise ConfigError("catalog must be a JSON object with a 'streams' list")
+    chosen: dict[str, Selection] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise ConfigError("catalog 'streams' must hold objects")
+        name = entry.get("tap_stream_id") or entry.get("stream")
+        metadata = _metadata_map(entry, name)
+        schema = entry.get("schema") if isinstance(entry.get("schema"), dict) else {}
+        if not (metadata.get((), {}).get("selected") or schema.get("selected")):
+            continue
+        if name not in STREAMS:
+            raise ConfigError(
+                f"catalog selects stream {name!r}, which tap-kustomer does not have "
+                f"(it has {', '.join(STREAMS)}); run --discover for a fresh catalog"
+            )
+        chosen[name] = _selection(STREAMS[name], schema or load_schema(name), metadata)
+    return [chosen[name] for name in STREAMS if name in chosen]
+
+
+def _metadata_map(entry: JSON, name: Any) -> dict[tuple[str, ...], JSON]:
+    metadata = entry.get("metadata", [])
+    if not isinstance(metadata, list):
+        raise ConfigError(f"catalog stream {name!r}: 'metadata' must be a list")
+    mapped: dict[tuple[str, ...], JSON] = {}
+    for item in metadata:
+        if not isinstance(item, dict) or not isinstance(item.get("breadcrumb"), list):
+            raise ConfigError(f"catalog stream {name!r}: each metadata item needs a 'breadcrumb'")
+        mapped[tuple(item["breadcrumb"])] = item.get("metadata") or {}
+    if not mapped:
+        LOGGER.warning("catalog stream %r has no metadata, so it is not selected", name)
+    return mapped
+
+
+def _selection(stream: type[Stream], schema: JSON, metadata: dict[tuple[str, ...], JSON]):
+    properties = schema.get("properties", {})
+    deselected = set()
+    for breadcrumb, meta in metadata.items():
+        if len(breadcrumb) != 2 or breadcrumb[0] != "properties":
+            continue
+        field = breadcrumb[1]
+        if field not in properties:
+            if meta.get("selected"):
+                LOGGER.warning(
+                    "catalog selects field %r of %s, which its schema does not have; ignored",
+                    field,
+                    stream.name,
+                )
+            continue
+        inclusion = meta.get("inclusion")
+        unselected = inclusion != "automatic" and meta.get("selected") is False
+        if inclusion == "unsupported" or unselected:
+            deselected.add(field)
+    kept = {k: v for k, v in properties.items() if k not in deselected}
+    return Selection(stream, {**schema, "properties": kept}, frozenset(deselected))
+
+
+def read_state(raw: Any) -> JSON:
+    """Validate state, reading tap-kustomer 1.x's bare-string bookmarks too."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("state must be a JSON object")
+    bookmarks = raw.get("bookmarks") or {}
+    if not isinstance(bookmarks, dict):
+        raise ConfigError("state 'bookmarks' must be an object")
+    normalized: dict[str, JSON] = {}
+    for stream, value in bookmarks.items():
+        bookmark = {"updated_at": value} if isinstance(value, str) else value
+        if not isinstance(bookmark, dict):
+            raise ConfigError(f"state bookmark for {stream!r} must be an object or a date-time")
+        bookmark = dict(bookmark)
+        if bookmark.get("updated_at") is not None:
+            stamp = canonical_ts(bookmark["updated_at"])
+            if stamp is None:
+                raise ConfigError(
+                    f"state bookmark for {stream!r} is not a date-time: {bookmark['updated_at']!r}"
+                )
+            bookmark["updated_at"] = stamp
+        normalized[stream] = bookmark
+    currently = raw.get("currently_syncing")
+    if currently is not None and not isinstance(currently, str):
+        raise ConfigError("state 'currently_syncing' must be a stream name or null")
+    return {"bookmarks": normalized, "currently_syncing": currently}
+
+
+def sync(
+    client: KustomerClient,
+    settings: Settings,
+    selections: list[Selection],
+    state: JSON,
+    writer: SingerWriter,
+    now: datetime | None = None,
+) -> None:
+    """Sync the selected streams, the interrupted one first."""
+    signpost = format_ts(now or datetime.now(UTC))
+    order = list(selections)
+    names = [s.stream.name for s in order]
+    interrupted = state.get("currently_syncing")
+    if interrupted in names:
+        at = names.index(interrupted)
+        order = order[at:] + order[:at]
+        LOGGER.info("resuming with %s, which the previous run did not finish", interrupted)
+    for selection in order:
+        sync_stream(client, settings, selection, state, writer, signpost)
+    state["currently_syncing"] = None
+    writer.state(state)
+
+
+def sync_stream(
+    client: KustomerClient,
+    settings: Settings,
+    selection: Selection,
+    state: JSON,
+    writer: SingerWriter,
+    signpost: str,
+) -> int:
+    """Emit one stream: SCHEMA, then per page its RECORDs and a STATE. Returns the count."""
+    stream = selection.stream()
+    name = stream.name
+    bookmark: JSON = state["bookmarks"].setdefault(name, {})
+    start = bookmark.get("updated_at") or settings.start_date
+    if start > signpost:
+        LOGGER.warning("%s: bookmark %s is in the future; nothing to read", name, start)
+    state["currently_syncing"] = name
+    replication_key = [stream.replication_key] if stream.replication_key else []
+    writer.schema(name, selection.schema, list(stream.key_properties), replication_key)
+    LOGGER.info("%s: reading records updated since %s", name, start)
+    count = 0
+    try:
+        for page in stream.pages(client, start, signpost, settings.page_size):
+            extracted = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            for resource in page.records:
+                record = drop_fields(stream.shape(resource), selection.deselected)
+                writer.record(name, record, extracted)
+            count += len(page.records)
+            if page.bookmark and page.bookmark > bookmark.get("updated_at", ""):
+                bookmark["updated_at"] = min(page.bookmark, signpost)
+            writer.state(state)
+    except ForbiddenError as exc:
+        said = f" Kustomer said: {exc.detail}" if exc.detail else ""
+        raise ForbiddenError(
+            f"stream {name!r}: Kustomer refused access (403); the API key needs {stream.roles}."
+            f"{said}",
+            403,
+            exc.detail,
+        ) from None
+    LOGGER.info("%s: %d records", name, count)
+    return count

@@ -1,0 +1,86 @@
+"""Record shape: a JSON:API resource becomes one flat, snake_case record (tap-kustomer 1.x shape).
+
+    {"type", "id", "attributes": {...}, "relationships": {"x": {"data": ...}}, "links": {...}}
+ →  {"id", "type", <attributes…>, "x": <relationship data>, "links": {...}}
+
+Keys are converted from camelCase to snake_case at every depth. A relationship named like an
+attribute becomes "<name>_data"; relationships with only links carry no data and are left out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from typing import Any
+
+JSON = dict[str, Any]
+
+_WORD = re.compile(r"(.)([A-Z][a-z]+)")
+_BOUNDARY = re.compile(r"([a-z0-9])([A-Z])")
+_SNAKE: dict[str, str] = {}  # names repeat across records: convert each once
+
+
+def snake(name: str) -> str:
+    """camelCase → snake_case (updatedAt → updated_at, totalSpentNum → total_spent_num)."""
+    converted = _SNAKE.get(name)
+    if converted is None:
+        converted = _BOUNDARY.sub(r"\1_\2", _WORD.sub(r"\1_\2", name)).lower()
+        if len(_SNAKE) < 100_000:  # bounded: custom maps keyed by data must not grow it forever
+            _SNAKE[name] = converted
+    return converted
+
+
+def snake_keys(value: Any) -> Any:
+    """Convert every dict key below value."""
+    if isinstance(value, dict):
+        return {snake(k): snake_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [snake_keys(v) for v in value]
+    return value
+
+
+def denest(resource: JSON) -> JSON:
+    """Flatten one JSON:API resource into the 1.x-compatible record shape."""
+    record: JSON = {}
+    attributes = resource.get("attributes")
+    if isinstance(attributes, dict):
+        for key, value in attributes.items():
+            record[snake(key)] = snake_keys(value)
+    record["id"] = resource.get("id")
+    record["type"] = resource.get("type")
+    relationships = resource.get("relationships")
+    if isinstance(relationships, dict):
+        for name, relationship in relationships.items():
+            if not isinstance(relationship, dict) or "data" not in relationship:
+                continue
+            key = snake(name)
+            if key in record:
+                key += "_data"
+            record[key] = snake_keys(relationship["data"])
+    if "links" in resource:
+        record["links"] = snake_keys(resource["links"])
+    return record
+
+
+def as_list(value: Any) -> list[Any] | None:
+    """A value that may be a scalar, an object or a list, as a list (None stays None)."""
+    if value is None:
+        return None
+    return value if isinstance(value, list) else [value]
+
+
+def normalize_recipients(record: JSON) -> JSON:
+    """Messages: meta.to, cc and bcc arrive as a string, an object or a list; emit a list."""
+    meta = record.get("meta")
+    if isinstance(meta, dict):
+        for key in ("to", "cc", "bcc"):
+            if key in meta:
+                meta[key] = as_list(meta[key])
+    return record
+
+
+def drop_fields(record: JSON, deselected: Collection[str]) -> JSON:
+    """Remove the top-level fields the catalog deselected."""
+    for field in deselected:
+        record.pop(field, None)
+    return record

@@ -1,0 +1,156 @@
+"""An in-process fake of Kustomer's search and list endpoints, served through `responses`.
+
+It reproduces what makes paging hard: ascending sort with ties returned in an order that is
+stable for one query but shuffled between queries, the 10,000-result window (a 400 past it,
+while links.next still points there), silent page-size clamping and relative links.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import responses
+
+BASE = "https://api.kustomerapp.com"
+WINDOW = 10_000
+OPS = {
+    "gte": lambda a, b: a >= b,
+    "gt": lambda a, b: a > b,
+    "lte": lambda a, b: a <= b,
+    "lt": lambda a, b: a < b,
+    "equals": lambda a, b: a == b,
+}
+
+
+def ts(minutes: float) -> str:
+    """A canonical timestamp `minutes` after 2025-01-01T00:00:00Z."""
+    value = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def resource(kind: str, n: int, updated: str, created: str | None = None, **attrs: Any) -> dict:
+    """A JSON:API resource with a 24-hex id."""
+    return {
+        "type": kind,
+        "id": f"{n:024x}",
+        "attributes": {"createdAt": created or updated, "updatedAt": updated, **attrs},
+        "relationships": {"org": {"data": {"type": "org", "id": "0" * 24}}},
+        "links": {"self": f"/v1/{kind}s/{n:024x}"},
+    }
+
+
+class FakeKustomer:
+    """Holds records per search context and per list path, and answers like Kustomer."""
+
+    def __init__(self, rsps: responses.RequestsMock, base: str = BASE) -> None:
+        self.base = base
+        self.search: dict[str, list[dict]] = {}
+        self.lists: dict[str, list[dict]] = {}
+        self.search_max = 500
+        self.list_max = 100
+        self.requests: list[tuple[str, dict | None, dict]] = []  # (path, body, params)
+        self.max_requests = 5_000  # a looping pager fails fast instead of hanging the suite
+        rsps.add_callback(
+            responses.POST, re.compile(re.escape(base) + r"/v1/customers/search.*"), self._search
+        )
+        rsps.add_callback(responses.GET, re.compile(re.escape(base) + r"/v1/.*"), self._list)
+
+    # -- search -------------------------------------------------------------------------------
+    def _search(self, request: Any) -> tuple[int, dict, str]:
+        params = {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
+        body = json.loads(request.body)
+        self._count(("/v1/customers/search", body, params))
+        page = int(params.get("page", 1))
+        size = min(int(params.get("pageSize", 100)), self.search_max)
+        if page * size > WINDOW:
+            return _error(400, "query_window_exceeded")
+        context = body["queryContext"]
+        matching = [r for r in self.search.get(context, []) if _matches(r, body.get("and", []))]
+        ((sort_attr, direction),) = body["sort"][0].items()
+        field = _field(sort_attr)
+        salt = json.dumps(body, sort_keys=True)
+        matching.sort(
+            key=lambda r: (
+                r["attributes"].get(field) or "",
+                hashlib.sha1((salt + r["id"]).encode()).hexdigest(),
+            ),
+            reverse=direction == "desc",
+        )
+        chunk = matching[(page - 1) * size : page * size]
+        total = len(matching)
+        pages = -(-total // size)
+        link = "/v1/customers/search?page={}&pageSize=" + str(size)
+        return _json(
+            {
+                "data": chunk,
+                "meta": {"page": page, "pageSize": size, "total": total, "totalPages": pages},
+                "links": {
+                    "self": link.format(page),
+                    "first": link.format(1),
+                    "prev": link.format(page - 1) if page > 1 else None,
+                    "next": link.format(page + 1) if page < pages else None,
+                    "last": link.format(max(pages, 1)),
+                },
+            }
+        )
+
+    # -- lists --------------------------------------------------------------------------------
+    def _list(self, request: Any) -> tuple[int, dict, str]:
+        parts = urlsplit(request.url)
+        params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        self._count((parts.path, None, params))
+        records = self.lists.get(parts.path)
+        if records is None:
+            return _error(404, "not_found")
+        page = int(params.get("page", 1))
+        size = min(int(params.get("pageSize", 100)), self.list_max)
+        chunk = records[(page - 1) * size : page * size]
+        more = page * size < len(records)
+        link = parts.path + "?page={}&pageSize=" + str(size)
+        return _json(
+            {
+                "data": chunk,
+                "meta": {"page": page, "pageSize": size},
+                "links": {
+                    "self": link.format(page),
+                    "prev": link.format(page - 1) if page > 1 else None,
+                    "next": link.format(page + 1) if more else None,
+                },
+            }
+        )
+
+    def _count(self, request: tuple[str, dict | None, dict]) -> None:
+        self.requests.append(request)
+        if len(self.requests) > self.max_requests:
+            raise AssertionError(f"more than {self.max_requests} requests: the pager loops")
+
+    def search_count(self) -> int:
+        return sum(1 for path, body, _ in self.requests if body is not None)
+
+
+def _field(attr: str) -> str:
+    return "updatedAt" if attr.endswith("_updated_at") else "createdAt"
+
+
+def _matches(record: dict, criteria: list[dict]) -> bool:
+    for criterion in criteria:
+        for attr, condition in criterion.items():
+            value = record["attributes"].get(_field(attr))
+            for op, bound in condition.items():
+                if value is None or not OPS[op](value, bound):
+                    return False
+    return True
+
+
+def _json(body: dict, status: int = 200) -> tuple[int, dict, str]:
+    headers = {"Content-Type": "application/json"}
+    return status, headers, json.dumps(body)
+
+
+def _error(status: int, code: str) -> tuple[int, dict, str]:
+    return _json({"errors": [{"status": str(status), "code": code, "title": code}]}, status)
