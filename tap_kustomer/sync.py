@@ -136,7 +136,8 @@ def read_state(raw: Any) -> JSON:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError("state must be a JSON object")
-    bookmarks = raw.get("bookmarks") or {}
+    bookmarks = raw.get("bookmarks")
+    bookmarks = {} if bookmarks is None else bookmarks
     if not isinstance(bookmarks, dict):
         raise ConfigError("state 'bookmarks' must be an object")
     normalized: dict[str, JSON] = {}
@@ -193,8 +194,8 @@ def sync_stream(
     """Emit one stream: SCHEMA, then per page its RECORDs and a STATE. Returns the count."""
     stream = selection.stream()
     name = stream.name
-    bookmark: JSON = state["bookmarks"].setdefault(name, {})
-    start = bookmark.get("updated_at") or settings.start_date
+    bookmarks: JSON = state["bookmarks"]
+    start = bookmarks.get(name, {}).get("updated_at") or settings.start_date
     if start > signpost:
         LOGGER.warning("%s: bookmark %s is in the future; nothing to read", name, start)
     state["currently_syncing"] = name
@@ -209,8 +210,11 @@ def sync_stream(
                 record = drop_fields(stream.shape(resource), selection.deselected)
                 writer.record(name, record, extracted)
             count += len(page.records)
-            if page.bookmark and page.bookmark > bookmark.get("updated_at", ""):
-                bookmark["updated_at"] = min(page.bookmark, signpost)
+            if page.bookmark and page.bookmark > bookmarks.get(name, {}).get("updated_at", ""):
+                bookmarks[name] = {
+                    **bookmarks.get(name, {}),
+                    "updated_at": min(page.bookmark, signpost),
+                }
             writer.state(state)
     except ForbiddenError as exc:
         said = f" Kustomer said: {exc.detail}" if exc.detail else ""

@@ -1,0 +1,199 @@
+"""The HTTP client: retries, rate-limit waits, error mapping, and what it sends."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import requests
+import responses
+
+from tap_kustomer.client import KustomerClient, RetryPolicy
+from tap_kustomer.errors import (
+    AuthError,
+    BadRequestError,
+    ForbiddenError,
+    RateLimitedError,
+    RetryableError,
+)
+from tests.conftest import TOKEN
+
+URL = "https://api.kustomerapp.com/v1/users"
+OK = {"data": []}
+
+
+def test_sends_auth_user_agent_and_a_timeout(rsps, client, settings, monkeypatch):
+    seen = {}
+    original = requests.Session.request
+
+    def spy(self, method, url, **kwargs):
+        seen["timeout"] = kwargs.get("timeout")
+        return original(self, method, url, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", spy)
+    rsps.get(URL, json=OK)
+    assert client.get("/v1/users") == OK
+    sent = rsps.calls[0].request.headers
+    assert sent["Authorization"] == f"Bearer {TOKEN}"
+    assert sent["User-Agent"].startswith("tap-kustomer/")
+    assert seen["timeout"] == settings.request_timeout
+
+
+def test_post_sends_json_body(rsps, client):
+    rsps.post(
+        "https://api.kustomerapp.com/v1/customers/search",
+        json=OK,
+        match=[responses.matchers.json_params_matcher({"queryContext": "customer"})],
+    )
+    assert client.post("/v1/customers/search", {"queryContext": "customer"}) == OK
+    assert rsps.calls[0].request.headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_is_retried(rsps, client, clock, status):
+    rsps.get(URL, status=status)
+    rsps.get(URL, json=OK)
+    assert client.get("/v1/users") == OK
+    assert len(rsps.calls) == 2
+    assert clock.sleeps == [1.0]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [requests.ConnectionError("reset"), requests.ReadTimeout("slow"), requests.ConnectTimeout()],
+)
+def test_network_errors_and_timeouts_are_retried(rsps, client, failure):
+    rsps.get(URL, body=failure)
+    rsps.get(URL, json=OK)
+    assert client.get("/v1/users") == OK
+
+
+@pytest.mark.parametrize("body", ["<html>502 Bad Gateway</html>", '{"data": [', "[1, 2]"])
+def test_bodies_that_are_not_a_json_object_are_retried(rsps, client, body):
+    rsps.get(URL, body=body, content_type="application/json")
+    rsps.get(URL, json=OK)
+    assert client.get("/v1/users") == OK
+
+
+def test_retries_are_bounded_with_exponential_backoff(rsps, settings, clock):
+    client = KustomerClient(
+        settings, sleep=clock.sleep, clock=clock.time, policy=RetryPolicy(max_tries=4)
+    )
+    rsps.get(URL, status=503)
+    with pytest.raises(RetryableError, match="failed 4 times"):
+        client.get("/v1/users")
+    assert len(rsps.calls) == 4
+    assert clock.sleeps == [1.0, 2.0, 4.0]
+
+
+def test_429_waits_until_ratelimit_reset(rsps, client, clock):
+    reset = int(clock.now) + 37
+    rsps.get(
+        URL, status=429, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)}
+    )
+    rsps.get(URL, json=OK)
+    assert client.get("/v1/users") == OK
+    assert clock.sleeps == [pytest.approx(37.0)]
+
+
+def test_429_waits_for_retry_after(rsps, client, clock):
+    rsps.get(URL, status=429, headers={"Retry-After": "12"})
+    rsps.get(URL, json=OK)
+    assert client.get("/v1/users") == OK
+    assert clock.sleeps == [12.0]
+
+
+def test_429_with_both_headers_waits_for_the_later(rsps, client, clock):
+    headers = {"Retry-After": "5", "x-ratelimit-reset": str(int(clock.now) + 20)}
+    rsps.get(URL, status=429, headers=headers)
+    rsps.get(URL, json=OK)
+    client.get("/v1/users")
+    assert clock.sleeps == [pytest.approx(20.0)]
+
+
+def test_429_without_headers_backs_off(rsps, client, clock):
+    rsps.get(URL, status=429)
+    rsps.get(URL, json=OK)
+    client.get("/v1/users")
+    assert clock.sleeps == [1.0]
+
+
+def test_429_waits_do_not_use_up_error_retries(rsps, settings, clock):
+    client = KustomerClient(
+        settings, sleep=clock.sleep, clock=clock.time, policy=RetryPolicy(max_tries=2)
+    )
+    for _ in range(5):
+        rsps.get(URL, status=429, headers={"Retry-After": "1"})
+    rsps.get(URL, json=OK)
+    assert client.get("/v1/users") == OK
+
+
+def test_endless_429_ends_with_a_clear_error(rsps, settings, clock):
+    client = KustomerClient(
+        settings, sleep=clock.sleep, clock=clock.time, policy=RetryPolicy(max_rate_limit_waits=3)
+    )
+    rsps.get(URL, status=429, headers={"Retry-After": "1"})
+    with pytest.raises(RateLimitedError, match="still rate limited"):
+        client.get("/v1/users")
+
+
+def test_spent_budget_on_a_success_waits_before_the_next_request(rsps, client, clock):
+    reset = int(clock.now) + 42
+    rsps.get(URL, json=OK, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)})
+    rsps.get(URL, json=OK, headers={"x-ratelimit-remaining": "999"})
+    client.get("/v1/users")
+    assert clock.sleeps == []
+    client.get("/v1/users")
+    assert clock.sleeps == [pytest.approx(42.0)]
+    client.get("/v1/users")
+    assert len(clock.sleeps) == 1
+
+
+def test_budget_left_never_waits(rsps, client, clock):
+    rsps.get(
+        URL, json=OK, headers={"x-ratelimit-remaining": "3", "x-ratelimit-reset": "9999999999"}
+    )
+    for _ in range(3):
+        client.get("/v1/users")
+    assert clock.sleeps == []
+
+
+def test_401_is_not_retried_and_explains(rsps, client):
+    rsps.get(URL, status=401, json={"errors": [{"status": "401", "title": "Unauthorized"}]})
+    with pytest.raises(AuthError, match="invalid, expired, or was issued for another region"):
+        client.get("/v1/users")
+    assert len(rsps.calls) == 1
+
+
+def test_403_carries_kustomers_detail(rsps, client):
+    body = {"errors": [{"code": "forbidden", "message": "needs org.permission.user.read"}]}
+    rsps.get(URL, status=403, json=body)
+    with pytest.raises(ForbiddenError) as info:
+        client.get("/v1/users")
+    assert info.value.detail == "needs org.permission.user.read"
+    assert len(rsps.calls) == 1
+
+
+def test_400_with_jsonapi_error_shape(rsps, client):
+    body = {"errors": [{"status": "400", "code": "bad", "title": "Bad", "detail": "unknown key"}]}
+    rsps.get(URL, status=400, json=body)
+    with pytest.raises(BadRequestError, match="unknown key"):
+        client.get("/v1/users")
+
+
+def test_relative_links_are_absolutised(rsps, client):
+    rsps.get(URL + "?page=2&pageSize=100", json=OK)
+    client.get("/v1/users?page=2&pageSize=100")
+    assert rsps.calls[0].request.url == URL + "?page=2&pageSize=100"
+
+
+def test_token_never_reaches_the_log(rsps, client, caplog):
+    caplog.set_level(logging.DEBUG)
+    rsps.get(URL, status=503)
+    rsps.get(URL, status=429, headers={"Retry-After": "1"})
+    rsps.get(URL, status=401, json={"errors": [{"title": "Unauthorized"}]})
+    with pytest.raises(AuthError) as info:
+        client.get("/v1/users")
+    assert TOKEN not in caplog.text
+    assert TOKEN not in str(info.value)
+    assert "retry" in caplog.text  # the log did say something

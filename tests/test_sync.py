@@ -1,0 +1,198 @@
+"""Sync: selection, SCHEMA/RECORD/STATE order and cadence, bookmarks, resume, field selection."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from tap_kustomer.cli import main
+from tap_kustomer.discover import discover
+from tap_kustomer.errors import ForbiddenError
+from tap_kustomer.streams import STREAMS, ListStream, SearchStream
+from tap_kustomer.sync import SingerWriter, read_state, select_streams, sync
+from tests.fakes import ts
+from tests.samples import RFC3339, sample, validate
+
+CONTEXT = {
+    name: cls.query_context for name, cls in STREAMS.items() if issubclass(cls, SearchStream)
+}
+PATH = {name: cls.path for name, cls in STREAMS.items() if issubclass(cls, ListStream)}
+NOW = datetime(2025, 3, 1, tzinfo=UTC)  # ts(86400) ≈ 2025-03-02: records after it are "future"
+
+
+def populate(fake, per_stream: int = 120, minutes_apart: float = 1.0) -> dict[str, list[dict]]:
+    truth = {}
+    for number, name in enumerate(STREAMS):
+        records = [
+            sample(name, number * 10_000 + i, ts(i * minutes_apart // 3), ts(-i))
+            for i in range(per_stream)
+        ]
+        truth[name] = records
+        if name in CONTEXT:
+            fake.search[CONTEXT[name]] = records
+        else:
+            fake.lists[PATH[name]] = records
+    return truth
+
+
+def run_sync(client, settings, catalog=None, state=None, now=NOW) -> list[dict]:
+    out = io.StringIO()
+    sync(client, settings, select_streams(catalog), read_state(state), SingerWriter(out), now=now)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def records_of(messages, stream):
+    return [m["record"] for m in messages if m["type"] == "RECORD" and m["stream"] == stream]
+
+
+def test_full_sync_emits_every_record_valid_against_its_schema(fake, client, settings):
+    truth = populate(fake)
+    messages = run_sync(client, settings)
+    schemas = {}
+    for message in messages:
+        if message["type"] == "SCHEMA":
+            schemas[message["stream"]] = message["schema"]
+            assert message["key_properties"] == ["id"]
+            assert message["bookmark_properties"] == ["updated_at"]
+        elif message["type"] == "RECORD":
+            assert message["stream"] in schemas, "RECORD before its SCHEMA"
+            assert RFC3339.match(message["time_extracted"])
+            validate(message["record"], schemas[message["stream"]])
+    for name, records in truth.items():
+        emitted = [r["id"] for r in records_of(messages, name)]
+        assert sorted(emitted) == sorted(r["id"] for r in records), name
+    final = messages[-1]
+    assert final["type"] == "STATE" and final["value"]["currently_syncing"] is None
+    assert set(final["value"]["bookmarks"]) == set(STREAMS)
+
+
+def test_state_is_never_ahead_of_the_records_written(fake, client, settings):
+    truth = populate(fake, per_stream=700, minutes_apart=0.5)  # many pages and tie blocks
+    emitted: dict[str, set[str]] = {name: set() for name in STREAMS}
+    states = 0
+    for message in run_sync(client, settings):
+        if message["type"] == "RECORD":
+            emitted[message["stream"]].add(message["record"]["id"])
+        elif message["type"] == "STATE":
+            states += 1
+            for name, bookmark in message["value"]["bookmarks"].items():
+                older = {
+                    r["id"]
+                    for r in truth[name]
+                    if r["attributes"]["updatedAt"] < bookmark["updated_at"]
+                }
+                assert older <= emitted[name], f"STATE for {name} ran ahead of its records"
+    assert states > len(STREAMS)  # a STATE per page, not only per stream
+
+
+def test_bookmark_never_moves_past_the_start_of_the_sync(fake, client, settings):
+    fake.search["customer"] = [sample("customers", i, ts(i * 60)) for i in range(48)]  # 2 days
+    catalog = selected_catalog("customers")
+    now = datetime(2025, 1, 1, 12, tzinfo=UTC)
+    messages = run_sync(client, settings, catalog, now=now)
+    emitted = records_of(messages, "customers")
+    assert len(emitted) == 13  # hours 0..12
+    assert messages[-1]["value"]["bookmarks"]["customers"]["updated_at"] <= ts(12 * 60)
+    sent = fake.requests[0][1]["and"]
+    assert {"customer_updated_at": {"lte": "2025-01-01T12:00:00.000Z"}} in sent
+
+
+def test_interrupted_stream_resumes_first(fake, client, settings):
+    populate(fake, per_stream=5)
+    state = {"bookmarks": {}, "currently_syncing": "notes"}
+    order = [m["stream"] for m in run_sync(client, settings, state=state) if m["type"] == "SCHEMA"]
+    names = list(STREAMS)
+    at = names.index("notes")
+    assert order == names[at:] + names[:at]
+
+
+def test_second_run_reads_only_what_changed(fake, client, settings):
+    truth = populate(fake, per_stream=300)
+    first = run_sync(client, settings)
+    state = first[-1]["value"]
+    changed = {}
+    for name in ("customers", "tags"):
+        for record in truth[name][10:15]:
+            record["attributes"]["updatedAt"] = ts(20_000)
+            changed.setdefault(name, set()).add(record["id"])
+    second = run_sync(client, settings, state=state)
+    for name in STREAMS:
+        bookmark = state["bookmarks"][name]["updated_at"]
+        at_bookmark = {r["id"] for r in truth[name] if r["attributes"]["updatedAt"] == bookmark}
+        emitted = {r["id"] for r in records_of(second, name)}
+        # Only what changed, plus the records sharing the bookmark's timestamp (read with gte).
+        assert emitted == changed.get(name, set()) | at_bookmark, name
+
+
+def test_list_streams_filter_here_and_bookmark_only_at_the_end(fake, client, settings):
+    fake.lists["/v1/tags"] = [sample("tags", i, ts(i)) for i in range(250)]  # 3 pages
+    state = {"bookmarks": {"tags": {"updated_at": ts(200)}}}
+    messages = run_sync(client, settings, selected_catalog("tags"), state)
+    assert sorted(r["name"] for r in records_of(messages, "tags")) == sorted(
+        f"tag-{i}" for i in range(200, 250)
+    )
+    marks = [
+        m["value"]["bookmarks"]["tags"]["updated_at"] for m in messages if m["type"] == "STATE"
+    ]
+    assert marks[:3] == [ts(200)] * 3  # unchanged while pages remain: they may hold older records
+    assert marks[-1] == ts(249)
+
+
+def test_field_selection_is_honoured(fake, client, settings):
+    populate(fake, per_stream=5)
+    catalog = selected_catalog("customers", deselect=("name", "emails", "id", "updated_at"))
+    messages = run_sync(client, settings, catalog)
+    assert {m["stream"] for m in messages if m["type"] != "STATE"} == {"customers"}
+    schema = next(m for m in messages if m["type"] == "SCHEMA")["schema"]
+    assert "name" not in schema["properties"] and "id" in schema["properties"]
+    for record in records_of(messages, "customers"):
+        assert "name" not in record and "emails" not in record
+        assert record["id"] and record["updated_at"]  # automatic: always kept
+        assert "display_name" in record
+
+
+def test_reads_tap_kustomer_1x_state(fake, client, settings):
+    fake.search["customer"] = [sample("customers", i, ts(i)) for i in range(20)]
+    state = {"bookmarks": {"customers": ts(15).replace("Z", "000Z")}, "currently_syncing": None}
+    messages = run_sync(client, settings, selected_catalog("customers"), state)
+    assert len(records_of(messages, "customers")) == 5
+    assert fake.requests[0][1]["and"][0] == {"customer_updated_at": {"gte": ts(15)}}
+    assert messages[-1]["value"]["bookmarks"]["customers"] == {"updated_at": ts(19)}
+
+
+def test_403_names_the_stream_and_the_role(rsps, client, settings):
+    body = {"errors": [{"code": "forbidden", "message": "role missing"}]}
+    rsps.post("https://api.kustomerapp.com/v1/customers/search", status=403, json=body)
+    with pytest.raises(ForbiddenError) as info:
+        run_sync(client, settings, selected_catalog("conversations"))
+    message = str(info.value)
+    assert "'conversations'" in message and "org.permission.conversation.read" in message
+    assert "role missing" in message
+
+
+def test_cli_sync_writes_only_singer_messages_to_stdout(tmp_path, capsys, fake):
+    populate(fake, per_stream=30)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"api_token": "abc", "start_date": "2024-06-01"}))
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(selected_catalog("messages", "tags")))
+    assert main(["--config", str(config), "--catalog", str(catalog)]) == 0
+    out, err = capsys.readouterr()
+    kinds = [json.loads(line)["type"] for line in out.splitlines()]
+    assert set(kinds) == {"SCHEMA", "RECORD", "STATE"} and kinds.count("RECORD") == 60
+    assert not re.search(r"c\d+@example\.com|to@example\.com", err)  # no record contents
+
+
+def selected_catalog(*names, deselect=()):
+    catalog = discover()
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = entry["tap_stream_id"] in names
+            elif item["breadcrumb"][1] in deselect:
+                item["metadata"]["selected"] = False
+    return catalog
