@@ -1,0 +1,5 @@
+"""``python -m tap_kustomer.sandbox``."""
+
+from tap_kustomer.sandbox import main
+
+raise SystemExit(main())

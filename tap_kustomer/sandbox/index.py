@@ -1,0 +1,154 @@
+"""Pre-sorted record views so searches are bisects, not scans."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+
+from .data import Dataset, Rec
+
+INF = float("inf")
+
+
+class View:
+    """Records sorted by (``attr``, id) with a parallel list of keys for ``bisect``."""
+
+    __slots__ = ("attr", "keys", "recs")
+
+    def __init__(self, recs, attr: str):
+        self.attr = attr
+        ordered = sorted(recs, key=lambda r: (getattr(r, attr), r.id))
+        self.recs: list[Rec] = ordered
+        self.keys: list[int] = [getattr(r, attr) for r in ordered]
+
+    def __len__(self):
+        return len(self.keys)
+
+    def remove(self, rec: Rec, key: int) -> None:
+        keys, recs = self.keys, self.recs
+        i = bisect_left(keys, key)
+        n = len(keys)
+        while i < n and keys[i] == key:
+            if recs[i] is rec:
+                del keys[i]
+                del recs[i]
+                return
+            i += 1
+        # not found under that key (should not happen) - fall back to a scan
+        for i, r in enumerate(recs):  # pragma: no cover - defensive
+            if r is rec:
+                del keys[i]
+                del recs[i]
+                return
+
+    def insert(self, rec: Rec) -> None:
+        key = getattr(rec, self.attr)
+        i = bisect_right(self.keys, key)
+        self.keys.insert(i, key)
+        self.recs.insert(i, rec)
+
+    def bounds(self, lo=-INF, lo_incl=True, hi=INF, hi_incl=True) -> tuple[int, int]:
+        keys = self.keys
+        i = bisect_left(keys, lo) if lo_incl else bisect_right(keys, lo)
+        j = bisect_right(keys, hi) if hi_incl else bisect_left(keys, hi)
+        return i, max(i, j)
+
+
+class ContextIndex:
+    """All views for one search ``queryContext`` (e.g. ``customer`` or ``kobject_order``)."""
+
+    def __init__(self, name: str, prefix: str, stream: str, recs: list[Rec], klass=None):
+        self.name = name
+        self.prefix = prefix
+        self.stream = stream
+        self.klass = klass
+        self.version = 0
+        live = [r for r in recs if not r.deleted]
+        self.views = {
+            ("updated", True): View(recs, "updated"),
+            ("updated", False): View(live, "updated"),
+            ("created", True): View(recs, "created"),
+            ("created", False): View(live, "created"),
+        }
+
+    def contains(self, rec: Rec) -> bool:
+        return rec.stream == self.stream and (self.klass is None or rec.klass == self.klass)
+
+    def view(self, attr: str, include_deleted: bool) -> View:
+        return self.views[(attr, include_deleted)]
+
+
+class Indexes:
+    """Search indexes for every context plus id-ordered lists for GET endpoints."""
+
+    def __init__(self, ds: Dataset):
+        self.ds = ds
+        self.contexts: dict[str, ContextIndex] = {}
+        for ctx, stream in (
+            ("customer", "customers"),
+            ("conversation", "conversations"),
+            ("message", "messages"),
+            ("note", "notes"),
+            ("company", "companies"),
+            ("kobject", "kobjects"),
+        ):
+            self.contexts[ctx] = ContextIndex(ctx, ctx, stream, ds.streams[stream])
+        for k in ds.catalog["klasses"]:
+            name = k["attributes"]["name"]
+            recs = [r for r in ds.streams["kobjects"] if r.klass == name]
+            self.contexts["kobject_" + name] = ContextIndex(
+                "kobject_" + name, "kobject", "kobjects", recs, klass=name
+            )
+        # GET lists: id order; soft-deleted search-stream records are not listed
+        self.lists: dict[str, list[Rec]] = {}
+        for stream, recs in ds.streams.items():
+            keep = (
+                recs
+                if stream in ("users", "teams", "tags", "shortcuts")
+                else [r for r in recs if not r.deleted]
+            )
+            self.lists[stream] = sorted(keep, key=lambda r: r.id)
+        for k in ds.catalog["klasses"]:
+            name = k["attributes"]["name"]
+            self.lists["klass:" + name] = [r for r in self.lists["kobjects"] if r.klass == name]
+
+    def contexts_of(self, rec: Rec):
+        return [c for c in self.contexts.values() if c.contains(rec)]
+
+    # All mutations happen with ``ds.lock`` held by the caller.
+    def touch(
+        self, rec: Rec, new_updated: int, new_modified: int | None = None, delete: bool = False
+    ) -> None:
+        ctxs = self.contexts_of(rec)
+        old = rec.updated
+        for c in ctxs:
+            c.views[("updated", True)].remove(rec, old)
+            if not rec.deleted:
+                c.views[("updated", False)].remove(rec, old)
+            if delete and not rec.deleted:
+                c.views[("created", False)].remove(rec, rec.created)
+        was_deleted = rec.deleted
+        rec.updated = new_updated
+        rec.modified = new_updated if new_modified is None else new_modified
+        if delete:
+            rec.deleted = True
+            rec.deleted_at = new_updated
+        rec.rev += 1  # written last: invalidates the serialised caches
+        for c in ctxs:
+            c.views[("updated", True)].insert(rec)
+            if not rec.deleted:
+                c.views[("updated", False)].insert(rec)
+            c.version += 1
+        if (
+            delete
+            and not was_deleted
+            and rec.stream in self.lists
+            and rec.stream not in ("users", "teams", "tags", "shortcuts")
+        ):
+            lst = self.lists[rec.stream]
+            i = bisect_left([r.id for r in lst], rec.id)
+            if i < len(lst) and lst[i] is rec:
+                del lst[i]
+            if rec.stream == "kobjects":
+                kl = self.lists.get("klass:" + rec.klass)
+                if kl is not None and rec in kl:
+                    kl.remove(rec)
