@@ -97,16 +97,16 @@ class KustomerClient:
         self,
         settings: Settings,
         *,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
         policy: RetryPolicy | None = None,
     ) -> None:
         self.base_url = settings.base_url
         self._host = urlsplit(settings.base_url).netloc
         self.timeout = settings.request_timeout
         self.policy = policy or RetryPolicy()
-        self._sleep = sleep
-        self.budget = RateBudget(clock, sleep)
+        self._sleep = sleep or time.sleep  # looked up now, so tests can patch time.sleep
+        self.budget = RateBudget(clock or time.time, self._sleep)
         self.session = requests.Session()
         self.session.headers.update(
             {

@@ -177,10 +177,19 @@ def sync(
         at = names.index(interrupted)
         order = order[at:] + order[:at]
         LOGGER.info("resuming with %s, which the previous run did not finish", interrupted)
+    refused: list[ForbiddenError] = []
     for selection in order:
-        sync_stream(client, settings, selection, state, writer, signpost)
+        try:
+            sync_stream(client, settings, selection, state, writer, signpost)
+        except ForbiddenError as exc:  # this key cannot read this stream: go on without it
+            LOGGER.warning("skipping %s", exc)
+            refused.append(exc)
     state["currently_syncing"] = None
     writer.state(state)
+    if refused and len(refused) == len(order):
+        raise ForbiddenError(
+            "the API key cannot read any selected stream; give it the roles named above", 403
+        )
 
 
 def sync_stream(
@@ -199,6 +208,7 @@ def sync_stream(
     if start > signpost:
         LOGGER.warning("%s: bookmark %s is in the future; nothing to read", name, start)
     state["currently_syncing"] = name
+    writer.state(state)  # a run that fails before this stream's first page resumes here
     replication_key = [stream.replication_key] if stream.replication_key else []
     writer.schema(name, selection.schema, list(stream.key_properties), replication_key)
     LOGGER.info("%s: reading records updated since %s", name, start)

@@ -55,6 +55,7 @@ class FakeKustomer:
         self.list_max = 100
         self.requests: list[tuple[str, dict | None, dict]] = []  # (path, body, params)
         self.max_requests = 5_000  # a looping pager fails fast instead of hanging the suite
+        self.forbidden: dict[str, dict] = {}  # search context → 403 error body
         rsps.add_callback(
             responses.POST, re.compile(re.escape(base) + r"/v1/customers/search.*"), self._search
         )
@@ -70,6 +71,8 @@ class FakeKustomer:
         if page * size > WINDOW:
             return _error(400, "query_window_exceeded")
         context = body["queryContext"]
+        if context in self.forbidden:
+            return _json(self.forbidden[context], 403)
         matching = [r for r in self.search.get(context, []) if _matches(r, body.get("and", []))]
         ((sort_attr, direction),) = body["sort"][0].items()
         field = _field(sort_attr)

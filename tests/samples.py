@@ -7,6 +7,7 @@ from typing import Any
 
 import jsonschema
 
+from tap_kustomer.discover import discover
 from tests.fakes import resource
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -114,3 +115,15 @@ def sample(stream: str, n: int, updated: str, created: str | None = None) -> dic
         a.update(name=f"Shortcut {n}", draft={"text": "Hi"}, isPrivate=False, deleted=False)
         rel["accessUsers"] = {"data": [{"type": "user", "id": "5" * 24}]}
     return r
+
+
+def selected_catalog(*names: str, deselect: tuple[str, ...] = ()) -> dict:
+    """The discovered catalog with only `names` selected and `deselect` fields turned off."""
+    catalog = discover()
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = entry["tap_stream_id"] in names
+            elif item["breadcrumb"][1] in deselect:
+                item["metadata"]["selected"] = False
+    return catalog

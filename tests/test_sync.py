@@ -10,12 +10,11 @@ from datetime import UTC, datetime
 import pytest
 
 from tap_kustomer.cli import main
-from tap_kustomer.discover import discover
 from tap_kustomer.errors import ForbiddenError
 from tap_kustomer.streams import STREAMS, ListStream, SearchStream
 from tap_kustomer.sync import SingerWriter, read_state, select_streams, sync
 from tests.fakes import ts
-from tests.samples import RFC3339, sample, validate
+from tests.samples import RFC3339, sample, selected_catalog, validate
 
 CONTEXT = {
     name: cls.query_context for name, cls in STREAMS.items() if issubclass(cls, SearchStream)
@@ -164,14 +163,23 @@ def test_reads_tap_kustomer_1x_state(fake, client, settings):
     assert messages[-1]["value"]["bookmarks"]["customers"] == {"updated_at": ts(19)}
 
 
-def test_403_names_the_stream_and_the_role(rsps, client, settings):
+def test_403_skips_the_stream_with_a_warning_naming_the_role(fake, client, settings, caplog):
+    populate(fake, per_stream=5)
+    body = {"errors": [{"code": "forbidden", "message": "role missing"}]}
+    fake.forbidden = {"conversation": body}
+    messages = run_sync(client, settings, selected_catalog("conversations", "tags"))
+    assert len(records_of(messages, "tags")) == 5  # the run went on
+    warning = next(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "'conversations'" in warning and "org.permission.conversation.read" in warning
+    assert "role missing" in warning
+    assert messages[-1]["value"]["currently_syncing"] is None
+
+
+def test_403_on_every_selected_stream_fails_the_run(rsps, client, settings):
     body = {"errors": [{"code": "forbidden", "message": "role missing"}]}
     rsps.post("https://api.kustomerapp.com/v1/customers/search", status=403, json=body)
-    with pytest.raises(ForbiddenError) as info:
-        run_sync(client, settings, selected_catalog("conversations"))
-    message = str(info.value)
-    assert "'conversations'" in message and "org.permission.conversation.read" in message
-    assert "role missing" in message
+    with pytest.raises(ForbiddenError, match="cannot read any selected stream"):
+        run_sync(client, settings, selected_catalog("conversations", "notes"))
 
 
 def test_cli_sync_writes_only_singer_messages_to_stdout(tmp_path, capsys, fake):
@@ -185,14 +193,3 @@ def test_cli_sync_writes_only_singer_messages_to_stdout(tmp_path, capsys, fake):
     kinds = [json.loads(line)["type"] for line in out.splitlines()]
     assert set(kinds) == {"SCHEMA", "RECORD", "STATE"} and kinds.count("RECORD") == 60
     assert not re.search(r"c\d+@example\.com|to@example\.com", err)  # no record contents
-
-
-def selected_catalog(*names, deselect=()):
-    catalog = discover()
-    for entry in catalog["streams"]:
-        for item in entry["metadata"]:
-            if item["breadcrumb"] == []:
-                item["metadata"]["selected"] = entry["tap_stream_id"] in names
-            elif item["breadcrumb"][1] in deselect:
-                item["metadata"]["selected"] = False
-    return catalog

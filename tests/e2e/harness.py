@@ -89,3 +89,44 @@ def missing_and_extra(truth: dict, run: TapRun, since: str = EVERYTHING[:10]) ->
         if want - got or got - want:
             report[stream] = (sorted(want - got), sorted(got - want))
     return report
+
+
+def run_tap_killed(
+    tmp: Path, base_url: str, token: str, kill_after_lines: int, state: dict | None = None
+) -> TapRun:
+    """Start a full sync and SIGKILL it once `kill_after_lines` lines have been read.
+
+    What the tap had already written to the pipe is still read, as a target would; a partly
+    written last line is dropped.
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
+    config = tmp / "config.json"
+    config.write_text(
+        json.dumps({"api_token": token, "base_url": base_url, "start_date": EVERYTHING})
+    )
+    args = [sys.executable, "-m", "tap_kustomer", "--config", str(config)]
+    if state is not None:
+        (tmp / "state.json").write_text(json.dumps(state))
+        args += ["--state", str(tmp / "state.json")]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None
+    lines: list[bytes] = []
+    for line in process.stdout:
+        lines.append(line)
+        if len(lines) >= kill_after_lines:
+            process.kill()
+            break
+    lines.extend(process.stdout.read().splitlines(keepends=True))
+    process.wait()
+    complete = [line for line in lines if line.endswith(b"\n")]
+    messages = []
+    for line in complete:
+        try:
+            messages.append(json.loads(line))
+        except ValueError:  # a line cut by the kill
+            break
+    run = TapRun(process.returncode, messages, "")
+    for message in messages:
+        if message["type"] == "RECORD":
+            run.records.setdefault(message["stream"], []).append(message["record"])
+    return run

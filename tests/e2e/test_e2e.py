@@ -12,7 +12,7 @@ import pytest
 from tap_kustomer.sandbox import Sandbox
 from tap_kustomer.streams import STREAMS, SearchStream
 from tests.e2e.harness import missing_and_extra, run_tap
-from tests.samples import validate
+from tests.samples import selected_catalog, validate
 
 SEARCH_STREAMS = [name for name, cls in STREAMS.items() if issubclass(cls, SearchStream)]
 
@@ -125,8 +125,6 @@ sys.exit(main(sys.argv[1:]))
 def test_the_suite_catches_a_pager_that_drops_ties(full_run, sandbox, tmp_path):
     truth, _ = full_run
     catalog_streams = ["customers"]
-    from tests.test_sync import selected_catalog
-
     run = run_tap(
         tmp_path,
         sandbox.base_url,

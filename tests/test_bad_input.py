@@ -1,0 +1,309 @@
+"""Bad input, table-driven: every case ends in one clear line (or a WARNING and a graceful skip).
+
+Never a traceback, never anything but Singer messages on stdout, and never a corrupt or
+regressed bookmark. Config, catalog and state problems exit 2 before any request; server
+misbehaviour (mocked with `responses`, the real CLI running in-process) exits 1 or skips.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import responses
+
+from tap_kustomer.cli import main
+from tests.fakes import resource, ts
+from tests.samples import selected_catalog
+
+API = "https://api.kustomerapp.com"
+SEARCH = f"{API}/v1/customers/search"
+GOOD = {"api_token": "tok-abc", "start_date": "2024-01-01T00:00:00Z"}
+FUTURE = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+MISSING = object()  # "no such file"
+
+
+@dataclass
+class Case:
+    name: str
+    code: int
+    message: str  # expected in the CRITICAL line (or in a WARNING when code is 0)
+    config: Any = field(default_factory=lambda: dict(GOOD))
+    catalog: Any = None
+    state: Any = None
+    server: Callable[[responses.RequestsMock], None] | None = None
+
+
+def page(records: list, next_link: str | None = None) -> dict:
+    return {"data": records, "links": {"next": next_link}, "meta": {}}
+
+
+def customers(n: int = 3, start: int = 0) -> list[dict]:
+    return [resource("customer", i, ts(i)) for i in range(start, start + n)]
+
+
+def search_then(rsps: responses.RequestsMock, *bodies: Any, status: int = 200) -> None:
+    for body in bodies:
+        if isinstance(body, str):
+            rsps.post(SEARCH, body=body, status=status, content_type="text/html")
+        else:
+            rsps.post(SEARCH, json=body, status=status)
+
+
+CUSTOMERS_ONLY = selected_catalog("customers")
+CATALOG_WITH_CUSTOMERS_AND_TAGS = selected_catalog("customers", "tags")
+
+CASES = [
+    # -- config ------------------------------------------------------------------------------
+    Case("config file missing", 2, "does not exist", config=MISSING),
+    Case("config not JSON", 2, "not valid JSON", config="{nope"),
+    Case("config not an object", 2, "must be a JSON object", config=[1, 2]),
+    Case("config missing token", 2, "missing 'api_token'", config={"start_date": "2024-01-01"}),
+    Case("config empty token", 2, "non-empty string", config={"api_token": "  "}),
+    Case("config token not text", 2, "non-empty string", config={"api_token": 12}),
+    Case("config bad start_date", 2, "not an RFC 3339", config={**GOOD, "start_date": "yesterday"}),
+    Case("config start_date type", 2, "must be a string", config={**GOOD, "start_date": 20240101}),
+    Case("config start_date future", 2, "in the future", config={**GOOD, "start_date": FUTURE}),
+    Case(
+        "config unknown region", 2, "'region' 'mars' is unknown", config={**GOOD, "region": "mars"}
+    ),
+    Case(
+        "config http elsewhere", 2, "not loopback", config={**GOOD, "base_url": "http://10.1.2.3"}
+    ),
+    Case("config not a url", 2, "must be an https:// URL", config={**GOOD, "base_url": "ftp://x"}),
+    Case("config two hosts", 2, "set only one", config={**GOOD, "region": "eu", "subdomain": "a"}),
+    Case(
+        "config bad subdomain", 2, "not a valid Kustomer org", config={**GOOD, "subdomain": "a b"}
+    ),
+    Case("config page size zero", 2, "'page_size' 0", config={**GOOD, "page_size": 0}),
+    Case("config page size text", 2, "'page_size'", config={**GOOD, "page_size": "many"}),
+    Case("config page size float", 2, "'page_size'", config={**GOOD, "page_size": 2.5}),
+    Case("config negative timeout", 2, "'request_timeout'", config={**GOOD, "request_timeout": -1}),
+    Case(
+        "config user_agent type",
+        2,
+        "'user_agent' must be a string",
+        config={**GOOD, "user_agent": 5},
+    ),
+    # -- catalog -----------------------------------------------------------------------------
+    Case("catalog not JSON", 2, "catalog file", catalog="{"),
+    Case("catalog not an object", 2, "'streams' list", catalog=[1]),
+    Case("catalog streams not a list", 2, "'streams' list", catalog={"streams": {}}),
+    Case(
+        "catalog unknown stream",
+        2,
+        "does not have",
+        catalog={
+            "streams": [
+                {
+                    "tap_stream_id": "invoices",
+                    "metadata": [{"breadcrumb": [], "metadata": {"selected": True}}],
+                }
+            ]
+        },
+    ),
+    Case(
+        "catalog stream without metadata",
+        0,
+        "has no metadata",
+        catalog={"streams": [{"tap_stream_id": "customers", "schema": {}}]},
+    ),
+    Case(
+        "catalog selects a field that does not exist",
+        0,
+        "which its schema does not have",
+        catalog={
+            "streams": [
+                {
+                    **CUSTOMERS_ONLY["streams"][0],
+                    "metadata": [
+                        *CUSTOMERS_ONLY["streams"][0]["metadata"],
+                        {"breadcrumb": ["properties", "shoe_size"], "metadata": {"selected": True}},
+                    ],
+                }
+            ]
+        },
+        server=lambda r: search_then(r, page(customers())),
+    ),
+    # -- state -------------------------------------------------------------------------------
+    Case("state not JSON", 2, "state file", state="["),
+    Case("state not an object", 2, "state must be a JSON object", state=[1]),
+    Case("state bookmarks a list", 2, "'bookmarks' must be an object", state={"bookmarks": []}),
+    Case(
+        "state bookmark not a date",
+        2,
+        "not a date-time",
+        state={"bookmarks": {"customers": {"updated_at": "soon"}}},
+    ),
+    Case(
+        "state bookmark a number",
+        2,
+        "must be an object or a date-time",
+        state={"bookmarks": {"customers": 5}},
+    ),
+    Case(
+        "state currently_syncing not text",
+        2,
+        "'currently_syncing'",
+        state={"bookmarks": {}, "currently_syncing": 3},
+    ),
+    Case(
+        "state unknown stream is kept",
+        0,
+        "",
+        catalog=CUSTOMERS_ONLY,
+        state={"bookmarks": {"invoices": {"updated_at": ts(0)}}},
+        server=lambda r: search_then(r, page(customers())),
+    ),
+    Case(
+        "state in tap-kustomer 1.x shape",
+        0,
+        "",
+        catalog=CUSTOMERS_ONLY,
+        state={
+            "bookmarks": {"customers": "2025-01-01T00:01:00.000000Z"},
+            "currently_syncing": None,
+        },
+        server=lambda r: search_then(r, page(customers(2, 1))),
+    ),
+    # -- server ------------------------------------------------------------------------------
+    Case(
+        "server HTML error page",
+        1,
+        "failed 6 times",
+        catalog=CUSTOMERS_ONLY,
+        server=lambda r: search_then(r, "<html><h1>502 Bad Gateway</h1></html>", status=502),
+    ),
+    Case(
+        "server 200 with a non-JSON body",
+        1,
+        "not valid JSON",
+        catalog=CUSTOMERS_ONLY,
+        server=lambda r: search_then(r, "<html>maintenance</html>"),
+    ),
+    Case(
+        "server JSON without data",
+        1,
+        "no 'data' list",
+        catalog=CUSTOMERS_ONLY,
+        server=lambda r: search_then(r, {"meta": {"page": 1}}),
+    ),
+    Case(
+        "server links.next to the same page forever",
+        1,
+        "already read",
+        catalog=selected_catalog("tags"),
+        server=lambda r: r.get(
+            f"{API}/v1/tags", json=page([resource("tag", 1, ts(1))], "/v1/tags?page=1")
+        ),
+    ),
+    Case(
+        "server records without ids",
+        0,
+        "skipped 2 records without an id",
+        catalog=CUSTOMERS_ONLY,
+        server=lambda r: search_then(
+            r, page([*customers(), {"type": "customer", "attributes": {}}, {"id": None}])
+        ),
+    ),
+    Case(
+        "server updatedAt of the wrong type",
+        1,
+        "has no valid updatedAt",
+        catalog=CUSTOMERS_ONLY,
+        server=lambda r: search_then(
+            r, page([{"type": "customer", "id": "a", "attributes": {"updatedAt": 1700000000}}])
+        ),
+    ),
+    Case(
+        "server attributes of unexpected types pass through",
+        0,
+        "",
+        catalog=CUSTOMERS_ONLY,
+        server=lambda r: search_then(
+            r,
+            page(
+                [
+                    {
+                        **resource("customer", 1, ts(1)),
+                        "attributes": {"updatedAt": ts(1), "custom": "oops", "tags": "t1"},
+                        "relationships": {"org": {"data": None}, "x": "junk"},
+                    }
+                ]
+            ),
+        ),
+    ),
+    Case(
+        "server 401 mid-run",
+        1,
+        "rejected the API key",
+        catalog=CUSTOMERS_ONLY,
+        state={"bookmarks": {"customers": {"updated_at": ts(0)}}},
+        server=lambda r: (
+            search_then(r, page(customers(3), "/v1/customers/search?page=2")),
+            search_then(r, {"errors": [{"status": "401", "title": "Unauthorized"}]}, status=401),
+        ),
+    ),
+    Case(
+        "server 403 on one stream",
+        0,
+        "org.permission.customer.read",
+        catalog=CATALOG_WITH_CUSTOMERS_AND_TAGS,
+        server=lambda r: (
+            search_then(r, {"errors": [{"code": "forbidden", "message": "no"}]}, status=403),
+            r.get(f"{API}/v1/tags", json=page([resource("tag", 1, ts(1))])),
+        ),
+    ),
+]
+
+
+def write(tmp_path, name: str, content: Any) -> list[str]:
+    if content is None:
+        return []
+    path = tmp_path / f"{name}.json"
+    if content is not MISSING:
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return [f"--{name}", str(path)]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input(case: Case, tmp_path, capsys, rsps, monkeypatch):
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # retries without waiting
+    if case.server:
+        case.server(rsps)
+    argv = [
+        *write(tmp_path, "config", case.config),
+        *write(tmp_path, "catalog", case.catalog),
+        *write(tmp_path, "state", case.state),
+    ]
+    code = main(argv)
+    out, err = capsys.readouterr()
+
+    assert code == case.code, err
+    assert "Traceback" not in err
+    critical = [line for line in err.splitlines() if line.startswith("CRITICAL")]
+    if case.code:
+        assert len(critical) == 1 and case.message in critical[0], err
+    else:
+        assert not critical, err
+        warnings = [line for line in err.splitlines() if line.startswith("WARNING")]
+        assert not case.message or any(case.message in line for line in warnings), err
+    messages = [json.loads(line) for line in out.splitlines()]  # only Singer messages
+    assert {m["type"] for m in messages} <= {"SCHEMA", "RECORD", "STATE"}
+    if case.code == 2:
+        assert out == "" and len(rsps.calls) == 0  # nothing was asked of Kustomer
+    states = [m["value"] for m in messages if m["type"] == "STATE"]
+    for value in states:  # valid, and never behind the state we were given
+        assert isinstance(value["bookmarks"], dict)
+        for stream, given in ((case.state or {}).get("bookmarks") or {}).items():
+            given = given if isinstance(given, str) else given["updated_at"]
+            assert value["bookmarks"][stream]["updated_at"] >= given[:23]
+
+
+def test_the_table_is_large_enough():
+    assert len(CASES) >= 30
