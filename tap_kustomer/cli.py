@@ -15,6 +15,7 @@ import traceback
 from typing import Any, NoReturn
 
 from tap_kustomer import __version__
+from tap_kustomer.about import write_about
 from tap_kustomer.client import KustomerClient
 from tap_kustomer.config import load_settings, read_json_file
 from tap_kustomer.discover import discover
@@ -30,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """Singer's standard flags, plus --version."""
+    """Singer's standard flags, plus --version and --about [--format json]."""
     parser = _Parser(prog="tap-kustomer", description="Singer tap for the Kustomer API.")
     parser.add_argument("-c", "--config", help="config JSON file")
     parser.add_argument("-d", "--discover", action="store_true", help="print the catalog")
@@ -38,8 +39,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-p", "--properties", help="legacy name for --catalog")
     parser.add_argument("-s", "--state", help="state JSON file from a previous run")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--about", action="store_true", help="describe the tap and its settings")
+    parser.add_argument("--format", choices=["text", "json"], help="--about output format")
     args = parser.parse_args(argv)
-    if not args.version and not args.config:
+    if args.format and not args.about:
+        parser.error("--format goes with --about")
+    if not args.version and not args.about and not args.config:
         parser.error("--config is required")
     if args.catalog and args.properties:
         parser.error("give --catalog or --properties, not both")
@@ -63,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if args.version:
         sys.stdout.write(f"tap-kustomer {__version__}\n")
         return 0
+    if args.about:
+        return write_about(args.format or "text")
     settings = load_settings(read_json_file(args.config, "config"))
     if args.discover:
         json.dump(discover(), sys.stdout, indent=2)

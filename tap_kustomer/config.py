@@ -1,10 +1,16 @@
-"""Config file → validated Settings. Every problem becomes one ConfigError message."""
+"""Config file → validated Settings. Every problem becomes one ConfigError message.
+
+The keys are declared (type, default, description) in about.py. Besides its own keys the tap
+accepts those of tap-kustomer 1.x (`page_size_limit`, `date_window_size`) and of MeltanoLabs'
+tap (`api_key`, `prod_point`), so either config works unchanged.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +27,9 @@ REGION_HOSTS = {
     "eu": "https://api.prod2.kustomerapp.com",
     "in": "https://api.prod4.kustomerapp.com",
 }
+PROD_POINTS = {1: "us", 2: "eu"}  # MeltanoLabs tap-kustomer's prod_point → our region
 DEFAULT_LOOKBACK_DAYS = 365  # Stitch's one-year historical window
+LOGGER = logging.getLogger(__name__)
 _SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -59,14 +67,16 @@ def load_settings(raw: Any, now: datetime | None = None) -> Settings:
     if not isinstance(raw, dict):
         raise ConfigError("config must be a JSON object")
     now = now or datetime.now(UTC)
-    return Settings(
+    settings = Settings(
         api_token=_token(raw),
         start_date=_start_date(raw.get("start_date"), now),
         base_url=_base_url(raw),
         user_agent=_optional_str(raw, "user_agent") or f"tap-kustomer/{__version__}",
-        page_size=_page_size(raw.get("page_size")),
+        page_size=_page_size(raw),
         request_timeout=_positive_number(raw.get("request_timeout", 60), "request_timeout"),
     )
+    _log_compatibility(raw, settings)
+    return settings
 
 
 def _token(raw: dict[str, Any]) -> str:
@@ -103,7 +113,7 @@ def _start_date(value: Any, now: datetime) -> str:
 
 
 def _base_url(raw: dict[str, Any]) -> str:
-    given = [k for k in ("base_url", "subdomain", "region") if raw.get(k) not in (None, "")]
+    given = [k for k in ("base_url", "subdomain", "region", "prod_point") if _given(raw, k)]
     if len(given) > 1:
         raise ConfigError(f"config sets {' and '.join(given)}: set only one of them")
     if "subdomain" in given:
@@ -113,6 +123,8 @@ def _base_url(raw: dict[str, Any]) -> str:
         return f"https://{sub.lower()}.api.kustomerapp.com"
     if "base_url" in given:
         return _checked_url(_optional_str(raw, "base_url") or "")
+    if "prod_point" in given:
+        return REGION_HOSTS[_prod_point_region(raw["prod_point"])]
     region = raw.get("region", "us")
     if not isinstance(region, str) or region.lower() not in REGION_HOSTS:
         raise ConfigError(f"config 'region' {region!r} is unknown: use one of us, eu, in")
@@ -145,17 +157,57 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _page_size(value: Any) -> int | None:
+def _prod_point_region(value: Any) -> str:
+    """MeltanoLabs tap-kustomer's prod_point (1 or 2, as a number or a string) → region."""
+    number = value
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value)
+    if isinstance(number, bool) or not isinstance(number, int) or number not in PROD_POINTS:
+        raise ConfigError(
+            f"config 'prod_point' {value!r} is unknown: use 1 (region us) or 2 (region eu), "
+            "or set 'region' instead"
+        )
+    return PROD_POINTS[number]
+
+
+def _page_size(raw: dict[str, Any]) -> int | None:
+    """page_size, or tap-kustomer 1.x's page_size_limit when page_size is not set."""
+    key = "page_size" if _given(raw, "page_size") else "page_size_limit"
+    value = raw.get(key)
     if value is None or value == "":
         return None
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(
-            f"config 'page_size' {value!r} must be a whole number of at least 1 "
+            f"config {key!r} {value!r} must be a whole number of at least 1 "
             "(values above an endpoint's maximum are lowered to it)"
         )
     return value
+
+
+def _given(raw: dict[str, Any], key: str) -> bool:
+    return raw.get(key) not in (None, "")
+
+
+def _log_compatibility(raw: dict[str, Any], settings: Settings) -> None:
+    """One INFO line per compatibility key, once the whole config is known to be valid."""
+    one_x = "accepted for compatibility with tap-kustomer 1.x"
+    if _given(raw, "page_size_limit"):
+        what = (
+            "ignored, because 'page_size' is set"
+            if _given(raw, "page_size")
+            else f"used as page_size {settings.page_size}"
+        )
+        LOGGER.info("config 'page_size_limit' %s; %s", one_x, what)
+    if _given(raw, "date_window_size"):
+        LOGGER.info("config 'date_window_size' %s; ignored (this tap needs no date windows)", one_x)
+    if _given(raw, "prod_point"):
+        LOGGER.info(
+            "config 'prod_point' accepted for compatibility with MeltanoLabs tap-kustomer; "
+            "used as region %s",
+            _prod_point_region(raw["prod_point"]),
+        )
 
 
 def _positive_number(value: Any, key: str) -> float:

@@ -1,0 +1,195 @@
+"""What `tap-kustomer --about` prints: name, version, capabilities and every config setting.
+
+SETTINGS is the one definition of the config keys the tap reads (config.py validates them,
+README's config table and meltano.yml describe them; tests keep the three in step). It is a
+JSON Schema object, as singer-sdk taps print it and MeltanoHub's importer reads it.
+
+`default` is given only where passing the default explicitly changes nothing: Meltano turns a
+default into a value it always sends, and region, base_url, subdomain and prod_point must not
+all be sent at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib import metadata
+from typing import Any, TextIO
+
+from tap_kustomer import __version__
+
+NAME = "tap-kustomer"
+DESCRIPTION = (
+    "Singer tap for Kustomer: customers, conversations, messages, notes, custom objects, "
+    "users, teams, tags and shortcuts"
+)
+CAPABILITIES = ["catalog", "discover", "state", "about"]
+
+SETTINGS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "api_token": {
+            "type": "string",
+            "description": "Kustomer API key, sent as 'Authorization: Bearer ...'. Create it "
+            "under Settings > Security > API Keys with the read roles of the streams you sync.",
+            "secret": True,
+            "writeOnly": True,
+        },
+        "api_key": {
+            "type": "string",
+            "description": "Alias of api_token (MeltanoLabs tap-kustomer's name for it); "
+            "api_token wins when both are set.",
+            "secret": True,
+            "writeOnly": True,
+            "deprecated": True,
+        },
+        "start_date": {
+            "type": "string",
+            "format": "date-time",
+            "description": "Earliest updatedAt to extract on the first run: an RFC 3339 "
+            "date-time or YYYY-MM-DD (UTC midnight). Default: 365 days before the run.",
+        },
+        "base_url": {
+            "type": "string",
+            "format": "uri",
+            "description": "API root without /v1. Default: https://api.kustomerapp.com (US). "
+            "http:// only for loopback hosts. Set at most one of base_url, region, subdomain, "
+            "prod_point.",
+        },
+        "region": {
+            "type": "string",
+            "enum": ["us", "eu", "in"],
+            "description": "us: api.kustomerapp.com, eu: api.prod2.kustomerapp.com, "
+            "in: api.prod4.kustomerapp.com. Default: us.",
+        },
+        "subdomain": {
+            "type": "string",
+            "description": "Your org's name, giving https://<subdomain>.api.kustomerapp.com, "
+            "which routes to the right region by itself.",
+        },
+        "user_agent": {
+            "type": "string",
+            "default": f"tap-kustomer/{__version__}",
+            "description": "User-Agent of every request; Kustomer asks for one that identifies "
+            "you, e.g. 'tap-kustomer (data@acme.com)'.",
+        },
+        "page_size": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Records per request, lowered to each endpoint's maximum (500 for "
+            "search, users and teams; 100 for other lists). Default: that maximum.",
+        },
+        "request_timeout": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": 60,
+            "description": "Seconds to wait for each HTTP response before retrying.",
+        },
+        "page_size_limit": {
+            "type": ["integer", "string"],
+            "description": "tap-kustomer 1.x's name for page_size (an integer or a string of "
+            "digits); used when page_size is not set.",
+            "deprecated": True,
+        },
+        "date_window_size": {
+            "type": ["integer", "string"],
+            "description": "Accepted from tap-kustomer 1.x configs and ignored (1.x never "
+            "used it either).",
+            "deprecated": True,
+        },
+        "prod_point": {
+            "type": "integer",
+            "enum": [1, 2],
+            "description": "MeltanoLabs tap-kustomer's region switch: 1 is region us, "
+            "2 is region eu.",
+            "deprecated": True,
+        },
+    },
+    "required": ["api_token"],
+}
+
+
+def _python_versions() -> list[str]:
+    """Python versions from the installed package's classifiers (pyproject.toml)."""
+    try:
+        classifiers = metadata.metadata(NAME).get_all("Classifier") or []
+    except metadata.PackageNotFoundError:
+        return []
+    prefix = "Programming Language :: Python :: 3."
+    return [c.rsplit(" :: ", 1)[1] for c in classifiers if c.startswith(prefix)]
+
+
+def _singer_python_version() -> str | None:
+    try:
+        return metadata.version("singer-python")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def about() -> dict[str, Any]:
+    """The --about document (singer-sdk's shape; sdk_version is singer-python's version)."""
+    return {
+        "name": NAME,
+        "description": DESCRIPTION,
+        "version": __version__,
+        "sdk_version": _singer_python_version(),
+        "supported_python_versions": _python_versions(),
+        "capabilities": list(CAPABILITIES),
+        "settings": SETTINGS,
+    }
+
+
+def env_var(setting: str) -> str:
+    """The environment variable Meltano reads a setting from."""
+    return f"TAP_KUSTOMER_{setting.upper()}"
+
+
+def render_text(info: dict[str, Any]) -> str:
+    """Plain --about, laid out like singer-sdk's."""
+    lines = [
+        f"Name: {info['name']}",
+        f"Description: {info['description']}",
+        f"Version: {info['version']}",
+        f"SDK Version: singer-python {info['sdk_version'] or 'unknown'}",
+        f"Supported Python Versions: {', '.join(info['supported_python_versions']) or 'unknown'}",
+        "Capabilities:",
+        *(f"  - {capability}" for capability in info["capabilities"]),
+        "Settings:",
+    ]
+    required = set(info["settings"].get("required", []))
+    for name, spec in info["settings"]["properties"].items():
+        kind = spec["type"] if isinstance(spec["type"], str) else " or ".join(spec["type"])
+        if "format" in spec:
+            kind += f" ({spec['format']})"
+        lines += [f"  - Name: {name}", f"    Type: {kind}"]
+        if "enum" in spec:
+            lines.append(f"    Allowed values: {', '.join(str(v) for v in spec['enum'])}")
+        if "default" in spec:
+            lines.append(f"    Default: {spec['default']}")
+        flags = [
+            flag
+            for flag, on in (
+                ("required", name in required),
+                ("secret", spec.get("secret")),
+                ("deprecated (accepted for compatibility)", spec.get("deprecated")),
+            )
+            if on
+        ]
+        if flags:
+            lines.append(f"    Flags: {', '.join(flags)}")
+        lines += [
+            f"    Environment Variable (Meltano): {env_var(name)}",
+            f"    Description: {spec['description']}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_about(output_format: str, out: TextIO | None = None) -> int:
+    """Write --about in `output_format` ("text" or "json") to stdout. Returns the exit code."""
+    out = out or sys.stdout
+    info = about()
+    if output_format == "json":
+        out.write(json.dumps(info, indent=2) + "\n")
+    else:
+        out.write(render_text(info))
+    return 0
