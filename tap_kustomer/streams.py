@@ -18,6 +18,11 @@ from tap_kustomer.transform import denest, normalize_recipients
 SEARCH_ROLE = "org.permission.search.create (legacy org.user.search.read)"
 
 
+def search_roles(obj: str) -> str:
+    """The roles a search stream needs: its object's read role and the search role."""
+    return f"org.permission.{obj}.read (legacy org.user.{obj}.read) and {SEARCH_ROLE}"
+
+
 class Stream:
     """What every stream declares."""
 
@@ -87,34 +92,32 @@ class ListStream(Stream):
 class Customers(SearchStream):
     name = "customers"
     query_context = "customer"
-    roles = f"org.permission.customer.read (legacy org.user.customer.read) and {SEARCH_ROLE}"
+    roles = search_roles("customer")
 
 
 class Conversations(SearchStream):
     name = "conversations"
     query_context = "conversation"
-    roles = (
-        f"org.permission.conversation.read (legacy org.user.conversation.read) and {SEARCH_ROLE}"
-    )
+    roles = search_roles("conversation")
 
 
 class Messages(SearchStream):
     name = "messages"
     query_context = "message"
-    roles = f"org.permission.message.read (legacy org.user.message.read) and {SEARCH_ROLE}"
+    roles = search_roles("message")
     fixups = (normalize_recipients,)
 
 
 class Notes(SearchStream):
     name = "notes"
     query_context = "note"
-    roles = f"org.permission.note.read (legacy org.user.note.read) and {SEARCH_ROLE}"
+    roles = search_roles("note")
 
 
 class KObjects(SearchStream):
     name = "kobjects"
     query_context = "kobject"
-    roles = f"org.permission.kobject.read (legacy org.user.kobject.read) and {SEARCH_ROLE}"
+    roles = search_roles("kobject")
 
 
 class Users(ListStream):

@@ -197,3 +197,11 @@ def test_token_never_reaches_the_log(rsps, client, caplog):
     assert TOKEN not in caplog.text
     assert TOKEN not in str(info.value)
     assert "retry" in caplog.text  # the log did say something
+
+
+def test_tls_verification_cannot_be_turned_off_by_config():
+    from tap_kustomer.config import load_settings
+
+    for extra in ({"verify": False}, {"verify_ssl": False}, {"insecure": True}):
+        settings = load_settings({"api_token": "x", **extra})
+        assert KustomerClient(settings).session.verify is True

@@ -239,6 +239,17 @@ class Rec:
         self.acache = None
 
 
+def _resource(kind: str, rid: str, attrs: dict, rels: dict, self_link: str, **links) -> dict:
+    """The JSON:API envelope every record shares."""
+    return {
+        "type": kind,
+        "id": rid,
+        "attributes": attrs,
+        "relationships": rels,
+        "links": {"self": self_link, **links},
+    }
+
+
 def _ref(type_: str, id_: str | None, path: str | None):
     rel = {}
     if path:
@@ -909,6 +920,14 @@ class Dataset:
         uid = self.agent_ids[g.randrange(len(self.agent_ids))]
         return _ref("user", uid, f"/v1/users/{uid}")
 
+    def _audit_rels(self, g: random.Random) -> dict:
+        """org, createdBy, modifiedBy: the relationships most records carry (RNG order kept)."""
+        return {
+            "org": _ref("org", ORG_ID, f"/v1/orgs/{ORG_ID}"),
+            "createdBy": self._user_ref(g),
+            "modifiedBy": self._user_ref(g),
+        }
+
     def _common(self, rec: Rec, attrs: dict):
         attrs["createdAt"] = fmt_ms(rec.created)
         attrs["updatedAt"] = fmt_ms(rec.updated)
@@ -1056,13 +1075,7 @@ class Dataset:
                 "links": {"self": f"/v1/customers/{rec.id}/klasses/{kname}"},
                 "meta": {"kobject": True},
             }
-        return {
-            "type": "customer",
-            "id": rec.id,
-            "attributes": attrs,
-            "relationships": rels,
-            "links": {"self": f"/v1/customers/{rec.id}"},
-        }
+        return _resource("customer", rec.id, attrs, rels, f"/v1/customers/{rec.id}")
 
     def _doc_conversations(self, rec: Rec) -> dict:
         g = self._rec_rng(rec)
@@ -1238,13 +1251,7 @@ class Dataset:
             "createdBy": self._user_ref(g, 0.4),
             "modifiedBy": self._user_ref(g, 0.1),
         }
-        return {
-            "type": "conversation",
-            "id": rec.id,
-            "attributes": attrs,
-            "relationships": rels,
-            "links": {"self": f"/v1/conversations/{rec.id}"},
-        }
+        return _resource("conversation", rec.id, attrs, rels, f"/v1/conversations/{rec.id}")
 
     def _doc_messages(self, rec: Rec) -> dict:
         g = self._rec_rng(rec)
@@ -1312,13 +1319,14 @@ class Dataset:
             "createdBy": self._user_ref(g) if not inbound else _ref("user", None, None),
             "modifiedBy": self._user_ref(g, 0.7),
         }
-        return {
-            "type": "message",
-            "id": rec.id,
-            "attributes": attrs,
-            "relationships": rels,
-            "links": {"self": f"/v1/messages/{rec.id}", "related": f"/v1/{app}/messages/{rec.id}"},
-        }
+        return _resource(
+            "message",
+            rec.id,
+            attrs,
+            rels,
+            f"/v1/messages/{rec.id}",
+            related=f"/v1/{app}/messages/{rec.id}",
+        )
 
     def _doc_notes(self, rec: Rec) -> dict:
         g = self._rec_rng(rec)
@@ -1350,13 +1358,7 @@ class Dataset:
         }
         if rec.deleted:
             rels["deletedBy"] = author
-        return {
-            "type": "note",
-            "id": rec.id,
-            "attributes": attrs,
-            "relationships": rels,
-            "links": {"self": f"/v1/notes/{rec.id}"},
-        }
+        return _resource("note", rec.id, attrs, rels, f"/v1/notes/{rec.id}")
 
     def _doc_companies(self, rec: Rec) -> dict:
         g = self._rec_rng(rec)
@@ -1382,13 +1384,7 @@ class Dataset:
             "createdBy": self._user_ref(g, 0.2),
             "modifiedBy": self._user_ref(g, 0.2),
         }
-        return {
-            "type": "company",
-            "id": rec.id,
-            "attributes": attrs,
-            "relationships": rels,
-            "links": {"self": f"/v1/companies/{rec.id}"},
-        }
+        return _resource("company", rec.id, attrs, rels, f"/v1/companies/{rec.id}")
 
     def _doc_kobjects(self, rec: Rec) -> dict:
         g = self._rec_rng(rec)
@@ -1430,13 +1426,7 @@ class Dataset:
         }
         if rec.company is not None:
             rels["company"] = _ref("company", rec.company.id, f"/v1/companies/{rec.company.id}")
-        return {
-            "type": f"kobject.{k}",
-            "id": rec.id,
-            "attributes": attrs,
-            "relationships": rels,
-            "links": {"self": f"/v1/klasses/{k}/{rec.id}"},
-        }
+        return _resource(f"kobject.{k}", rec.id, attrs, rels, f"/v1/klasses/{k}/{rec.id}")
 
     def _doc_users(self, rec: Rec) -> dict:
         g = self._rec_rng(rec)
@@ -1481,13 +1471,7 @@ class Dataset:
             "createdBy": _ref("user", None, None),
             "modifiedBy": _ref("user", None, None),
         }
-        return {
-            "type": "user",
-            "id": rec.id,
-            "attributes": attrs,
-            "relationships": rels,
-            "links": {"self": f"/v1/users/{rec.id}"},
-        }
+        return _resource("user", rec.id, attrs, rels, f"/v1/users/{rec.id}")
 
     def _doc_teams(self, rec: Rec) -> dict:
         g = self._rec_rng(rec)
@@ -1502,18 +1486,8 @@ class Dataset:
             "deletedAt": fmt_ms(rec.deleted_at) if rec.deleted and rec.deleted_at else None,
         }
         self._common(rec, attrs)
-        rels = {
-            "org": _ref("org", ORG_ID, f"/v1/orgs/{ORG_ID}"),
-            "createdBy": self._user_ref(g),
-            "modifiedBy": self._user_ref(g),
-        }
-        return {
-            "type": "team",
-            "id": rec.id,
-            "attributes": attrs,
-            "relationships": rels,
-            "links": {"self": f"/v1/teams/{rec.id}"},
-        }
+        rels = self._audit_rels(g)
+        return _resource("team", rec.id, attrs, rels, f"/v1/teams/{rec.id}")
 
     def _doc_tags(self, rec: Rec) -> dict:
         g = self._rec_rng(rec)
@@ -1526,18 +1500,8 @@ class Dataset:
             "deletedAt": fmt_ms(rec.deleted_at) if rec.deleted and rec.deleted_at else None,
         }
         self._common(rec, attrs)
-        rels = {
-            "org": _ref("org", ORG_ID, f"/v1/orgs/{ORG_ID}"),
-            "createdBy": self._user_ref(g),
-            "modifiedBy": self._user_ref(g),
-        }
-        return {
-            "type": "tag",
-            "id": rec.id,
-            "attributes": attrs,
-            "relationships": rels,
-            "links": {"self": f"/v1/tags/{rec.id}"},
-        }
+        rels = self._audit_rels(g)
+        return _resource("tag", rec.id, attrs, rels, f"/v1/tags/{rec.id}")
 
     def _doc_shortcuts(self, rec: Rec) -> dict:
         g = self._rec_rng(rec)
@@ -1555,18 +1519,10 @@ class Dataset:
         }
         self._common(rec, attrs)
         rels = {
-            "org": _ref("org", ORG_ID, f"/v1/orgs/{ORG_ID}"),
-            "createdBy": self._user_ref(g),
-            "modifiedBy": self._user_ref(g),
+            **self._audit_rels(g),
             "parent": _ref("shortcut", None, None),
         }
-        return {
-            "type": "shortcut",
-            "id": rec.id,
-            "attributes": attrs,
-            "relationships": rels,
-            "links": {"self": f"/v1/shortcuts/{rec.id}"},
-        }
+        return _resource("shortcut", rec.id, attrs, rels, f"/v1/shortcuts/{rec.id}")
 
     # ------------------------------------------------------------------ other documents
     def metadata_doc(self, resource: str) -> dict | None:
