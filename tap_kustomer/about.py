@@ -85,6 +85,13 @@ SETTINGS: dict[str, Any] = {
             "default": 60,
             "description": "Seconds to wait for each HTTP response before retrying.",
         },
+        "progress_interval": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": 30,
+            "description": "Seconds between progress lines (records, pages, records per "
+            "second, percent done) for each stream being synced.",
+        },
         "page_size_limit": {
             "type": ["integer", "string"],
             "description": "tap-kustomer 1.x's name for page_size (an integer or a string of "

@@ -28,6 +28,7 @@ from tap_kustomer.errors import (
     RateLimitedError,
     RetryableError,
 )
+from tap_kustomer.progress import log_metric
 
 LOGGER = logging.getLogger(__name__)
 
@@ -115,7 +116,9 @@ class KustomerClient:
                 "User-Agent": settings.user_agent,
             }
         )
-        self.request_count = 0
+        self.request_count = 0  # attempts, retries included
+        self.retry_count = 0
+        self.rate_limit_wait_count = 0
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> JSON:
         """GET a path (or a relative link from a response) and return the JSON object."""
@@ -152,6 +155,7 @@ class KustomerClient:
                     ) from None
                 delay = exc.wait if exc.wait is not None else next(delays)
                 delay = min(delay, self.policy.max_wait)
+                self.rate_limit_wait_count += 1
                 LOGGER.warning(
                     "%s %s: rate limited (429); waiting %.1f s", method, _shown(path), delay
                 )
@@ -164,6 +168,7 @@ class KustomerClient:
                         exc.status,
                     ) from None
                 delay = next(delays)
+                self.retry_count += 1
                 LOGGER.warning(
                     "%s %s failed (%s); retry %d of %d in %.1f s",
                     method,
@@ -185,17 +190,21 @@ class KustomerClient:
     ) -> JSON:
         self.request_count += 1
         LOGGER.debug("%s %s %s", method, _shown(url), params or "")
+        started = time.monotonic()
         try:
             response = self.session.request(
                 method, url, params=params, data=data, headers=headers, timeout=self.timeout
             )
             content = response.content  # read the whole body inside the try: it may be cut
         except requests.Timeout:
+            self._timer(url, started, None)
             raise RetryableError(f"no answer within {self.timeout:g} s") from None
         except requests.RequestException as exc:
+            self._timer(url, started, None)
             raise RetryableError(f"connection problem ({exc.__class__.__name__})") from None
-        self.budget.observe(response.headers)
         status = response.status_code
+        self._timer(url, started, status)
+        self.budget.observe(response.headers)
         if status == 429:
             error = RateLimitedError("rate limited", 429)
             error.wait = self.budget.delay_after_429(response.headers)
@@ -214,6 +223,16 @@ class KustomerClient:
         if not isinstance(payload, dict):
             raise RetryableError(f"HTTP {status} with JSON that is not an object")
         return payload
+
+    @staticmethod
+    def _timer(url: str, started: float, status: int | None) -> None:
+        """Singer's http_request_timer metric for one attempt."""
+        tags = {
+            "endpoint": _shown(url),
+            "http_status_code": status,
+            "status": "succeeded" if status is not None and status < 400 else "failed",
+        }
+        log_metric("timer", "http_request_timer", round(time.monotonic() - started, 3), tags)
 
     def _url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):

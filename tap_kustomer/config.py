@@ -43,6 +43,7 @@ class Settings:
     user_agent: str
     page_size: int | None  # None: each endpoint's default
     request_timeout: float
+    progress_interval: float = 30.0  # seconds between progress lines per stream
 
 
 def read_json_file(path: str, what: str) -> Any:
@@ -74,6 +75,7 @@ def load_settings(raw: Any, now: datetime | None = None) -> Settings:
         user_agent=_optional_str(raw, "user_agent") or f"tap-kustomer/{__version__}",
         page_size=_page_size(raw),
         request_timeout=_positive_number(raw.get("request_timeout", 60), "request_timeout"),
+        progress_interval=_positive_number(raw.get("progress_interval", 30), "progress_interval"),
     )
     _log_compatibility(raw, settings)
     return settings

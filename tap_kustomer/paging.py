@@ -42,6 +42,7 @@ class Page:
 
     records: list[JSON]
     bookmark: str | None = None
+    total: int | None = None  # how many records the stream's first query matched, if known
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,8 @@ class SearchPager:
         self._seen_ts: str | None = None  # the updatedAt that _seen_ids refers to
         self._seen_ids: set[str] = set()  # ids already yielded with updatedAt == _seen_ts
         self._bookmark: str | None = None
+        self._total: int | None = None  # meta.total of the first query: for progress only
+        self._searched = False
 
     def pages(self) -> Iterator[Page]:
         """Yield pages in ascending updatedAt order."""
@@ -189,7 +192,12 @@ class SearchPager:
         }
         if self.spec.include_deleted:
             body["includeDeleted"] = True
-        return self.client.post(self.spec.path, body, {"page": page, "pageSize": self.page_size})
+        response = self.client.post(
+            self.spec.path, body, {"page": page, "pageSize": self.page_size}
+        )
+        if not self._searched:
+            self._searched, self._total = True, _total(response)
+        return response
 
     def _sorted_records(self, response: JSON, key: _SortKey) -> tuple[list[JSON], list[str]]:
         data = response.get("data")
@@ -229,7 +237,7 @@ class SearchPager:
                 fresh.append(record)
         if self._seen_ts is not None and (self._bookmark is None or self._seen_ts > self._bookmark):
             self._bookmark = self._seen_ts
-        return Page(fresh, self._bookmark)
+        return Page(fresh, self._bookmark, self._total)
 
 
 class ListPager:

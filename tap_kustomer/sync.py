@@ -17,6 +17,7 @@ from tap_kustomer.client import KustomerClient
 from tap_kustomer.config import Settings
 from tap_kustomer.discover import load_schema
 from tap_kustomer.errors import ConfigError, ForbiddenError
+from tap_kustomer.progress import StreamProgress, log_summary
 from tap_kustomer.streams import STREAMS, Stream
 from tap_kustomer.timeutil import canonical_ts, format_ts
 from tap_kustomer.transform import drop_fields
@@ -178,14 +179,18 @@ def sync(
         order = order[at:] + order[:at]
         LOGGER.info("resuming with %s, which the previous run did not finish", interrupted)
     refused: list[ForbiddenError] = []
-    for selection in order:
-        try:
-            sync_stream(client, settings, selection, state, writer, signpost)
-        except ForbiddenError as exc:  # this key cannot read this stream: go on without it
-            LOGGER.warning("skipping %s", exc)
-            refused.append(exc)
-    state["currently_syncing"] = None
-    writer.state(state)
+    summary: list[tuple[StreamProgress, float]] = []
+    try:
+        for selection in order:
+            try:
+                sync_stream(client, settings, selection, state, writer, signpost, summary)
+            except ForbiddenError as exc:  # this key cannot read this stream: go on without it
+                LOGGER.warning("skipping %s", exc)
+                refused.append(exc)
+        state["currently_syncing"] = None
+        writer.state(state)
+    finally:
+        log_summary(summary)
     if refused and len(refused) == len(order):
         raise ForbiddenError(
             "the API key cannot read any selected stream; give it the roles named above", 403
@@ -199,6 +204,7 @@ def sync_stream(
     state: JSON,
     writer: SingerWriter,
     signpost: str,
+    summary: list[tuple[StreamProgress, float]] | None = None,
 ) -> int:
     """Emit one stream: SCHEMA, then per page its RECORDs and a STATE. Returns the count."""
     stream = selection.stream()
@@ -212,20 +218,21 @@ def sync_stream(
     replication_key = [stream.replication_key] if stream.replication_key else []
     writer.schema(name, selection.schema, list(stream.key_properties), replication_key)
     LOGGER.info("%s: reading records updated since %s", name, start)
-    count = 0
+    progress = StreamProgress(name, settings.progress_interval)
+    counters = (client.request_count, client.retry_count, client.rate_limit_wait_count)
     try:
         for page in stream.pages(client, start, signpost, settings.page_size):
             extracted = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             for resource in page.records:
                 record = drop_fields(stream.shape(resource), selection.deselected)
                 writer.record(name, record, extracted)
-            count += len(page.records)
             if page.bookmark and page.bookmark > bookmarks.get(name, {}).get("updated_at", ""):
                 bookmarks[name] = {
                     **bookmarks.get(name, {}),
                     "updated_at": min(page.bookmark, signpost),
                 }
             writer.state(state)
+            progress.page(len(page.records), page.total)
     except ForbiddenError as exc:
         said = f" Kustomer said: {exc.detail}" if exc.detail else ""
         raise ForbiddenError(
@@ -234,5 +241,11 @@ def sync_stream(
             403,
             exc.detail,
         ) from None
-    LOGGER.info("%s: %d records", name, count)
-    return count
+    finally:
+        progress.requests = client.request_count - counters[0]
+        progress.retries = client.retry_count - counters[1]
+        progress.rate_limit_waits = client.rate_limit_wait_count - counters[2]
+        if summary is not None:
+            summary.append((progress, progress.finish()))
+    LOGGER.info("%s: %d records", name, progress.records)
+    return progress.records

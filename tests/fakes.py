@@ -56,6 +56,7 @@ class FakeKustomer:
         self.requests: list[tuple[str, dict | None, dict]] = []  # (path, body, params)
         self.max_requests = 5_000  # a looping pager fails fast instead of hanging the suite
         self.forbidden: dict[str, dict] = {}  # search context → 403 error body
+        self.fail_next: list[int] = []  # statuses to answer searches with first (503, 429…)
         rsps.add_callback(
             responses.POST, re.compile(re.escape(base) + r"/v1/customers/search.*"), self._search
         )
@@ -66,6 +67,9 @@ class FakeKustomer:
         params = {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
         body = json.loads(request.body)
         self._count(("/v1/customers/search", body, params))
+        if self.fail_next:
+            status = self.fail_next.pop(0)
+            return status, {"Retry-After": "2"}, json.dumps({"errors": [{"status": str(status)}]})
         page = int(params.get("page", 1))
         size = min(int(params.get("pageSize", 100)), self.search_max)
         if page * size > WINDOW:
