@@ -105,19 +105,9 @@ def main() -> int:
         sandbox.wait(timeout=10)
 
 
-SEARCH = {"customers", "conversations", "messages", "notes", "kobjects"}
-
-
 def visible(truth: dict) -> dict[str, set[str]]:
-    """Ids a sync must load: search skips archive-only and (by default) deleted records."""
-    return {
-        name: {
-            r["id"]
-            for r in rows
-            if not (r.get("archived") or (name in SEARCH and r.get("deleted")))
-        }
-        for name, rows in truth.items()
-    }
+    """Ids a sync must load: all but archive-only ones (deleted ones arrive flagged)."""
+    return {name: {r["id"] for r in rows if not r.get("archived")} for name, rows in truth.items()}
 
 
 def names(catalog: dict) -> list[str]:

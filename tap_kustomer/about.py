@@ -85,6 +85,12 @@ SETTINGS: dict[str, Any] = {
             "default": 60,
             "description": "Seconds to wait for each HTTP response before retrying.",
         },
+        "include_deleted": {
+            "type": "boolean",
+            "default": True,
+            "description": "Search streams also read soft-deleted records, which arrive with "
+            "deleted: true so the warehouse can drop them.",
+        },
         "progress_interval": {
             "type": "number",
             "exclusiveMinimum": 0,
@@ -172,7 +178,9 @@ def render_text(info: dict[str, Any]) -> str:
         if "enum" in spec:
             lines.append(f"    Allowed values: {', '.join(str(v) for v in spec['enum'])}")
         if "default" in spec:
-            lines.append(f"    Default: {spec['default']}")
+            default = spec["default"]
+            shown = json.dumps(default) if isinstance(default, bool) else default
+            lines.append(f"    Default: {shown}")
         flags = [
             flag
             for flag, on in (

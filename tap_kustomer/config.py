@@ -44,6 +44,7 @@ class Settings:
     page_size: int | None  # None: each endpoint's default
     request_timeout: float
     progress_interval: float = 30.0  # seconds between progress lines per stream
+    include_deleted: bool = True  # search asks for soft-deleted records too (deleted: true)
 
 
 def read_json_file(path: str, what: str) -> Any:
@@ -76,6 +77,7 @@ def load_settings(raw: Any, now: datetime | None = None) -> Settings:
         page_size=_page_size(raw),
         request_timeout=_positive_number(raw.get("request_timeout", 60), "request_timeout"),
         progress_interval=_positive_number(raw.get("progress_interval", 30), "progress_interval"),
+        include_deleted=_boolean(raw.get("include_deleted", True), "include_deleted"),
     )
     _log_compatibility(raw, settings)
     return settings
@@ -210,6 +212,15 @@ def _log_compatibility(raw: dict[str, Any], settings: Settings) -> None:
             "used as region %s",
             _prod_point_region(raw["prod_point"]),
         )
+
+
+def _boolean(value: Any, key: str) -> bool:
+    """A JSON boolean, or the strings Meltano and environment variables produce."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        raise ConfigError(f"config {key!r} must be true or false, not {value!r}")
+    return value
 
 
 def _positive_number(value: Any, key: str) -> float:

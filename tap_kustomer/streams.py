@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 from tap_kustomer.client import JSON, KustomerClient
+from tap_kustomer.config import Settings
 from tap_kustomer.paging import ListPager, Page, SearchPager, SearchSpec, updated_at
 from tap_kustomer.transform import denest, normalize_recipients
 
@@ -40,7 +41,7 @@ class Stream:
         return min(configured or self.default_page_size, self.max_page_size)
 
     def pages(
-        self, client: KustomerClient, start: str, signpost: str, page_size: int | None
+        self, client: KustomerClient, start: str, signpost: str, settings: Settings
     ) -> Iterator[Page]:
         """Pages of raw resources updated at or after `start`."""
         raise NotImplementedError
@@ -61,10 +62,11 @@ class SearchStream(Stream):
     max_page_size = 500
 
     def pages(
-        self, client: KustomerClient, start: str, signpost: str, page_size: int | None
+        self, client: KustomerClient, start: str, signpost: str, settings: Settings
     ) -> Iterator[Page]:
-        spec = SearchSpec(self.query_context, self.query_context)
-        yield from SearchPager(client, spec, self.page_size(page_size), start, signpost).pages()
+        spec = SearchSpec(self.query_context, self.query_context, settings.include_deleted)
+        size = self.page_size(settings.page_size)
+        yield from SearchPager(client, spec, size, start, signpost).pages()
 
 
 class ListStream(Stream):
@@ -73,10 +75,10 @@ class ListStream(Stream):
     path: ClassVar[str]
 
     def pages(
-        self, client: KustomerClient, start: str, signpost: str, page_size: int | None
+        self, client: KustomerClient, start: str, signpost: str, settings: Settings
     ) -> Iterator[Page]:
         newest: str | None = None
-        for records in ListPager(client, self.path, self.page_size(page_size)).pages():
+        for records in ListPager(client, self.path, self.page_size(settings.page_size)).pages():
             kept = []
             for record in records:
                 stamp = updated_at(record)

@@ -221,7 +221,7 @@ def sync_stream(
     progress = StreamProgress(name, settings.progress_interval)
     counters = (client.request_count, client.retry_count, client.rate_limit_wait_count)
     try:
-        for page in stream.pages(client, start, signpost, settings.page_size):
+        for page in stream.pages(client, start, signpost, settings):
             extracted = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             for resource in page.records:
                 record = drop_fields(stream.shape(resource), selection.deselected)

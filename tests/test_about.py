@@ -173,7 +173,9 @@ def test_readme_required_and_default_columns_agree_with_about():
         required_cell, default_cell = rows[name][0], rows[name][1]
         assert (required_cell == "yes") == (name in required), name
         if "default" in spec:
-            shown = str(spec["default"]).replace(__version__, "<version>")
+            default = spec["default"]
+            shown = json.dumps(default) if isinstance(default, bool) else str(default)
+            shown = shown.replace(__version__, "<version>")
             assert default_cell.strip("`") == shown, name
 
 

@@ -90,6 +90,12 @@ CASES = [
         "'user_agent' must be a string",
         config={**GOOD, "user_agent": 5},
     ),
+    Case(
+        "config include_deleted",
+        2,
+        "'include_deleted' must be true or false",
+        config={**GOOD, "include_deleted": "maybe"},
+    ),
     # -- catalog -----------------------------------------------------------------------------
     Case("catalog not JSON", 2, "catalog file", catalog="{"),
     Case("catalog not an object", 2, "'streams' list", catalog=[1]),

@@ -100,6 +100,17 @@ def test_bookmark_never_moves_past_the_start_of_the_sync(fake, client, settings)
     assert {"customer_updated_at": {"lte": "2025-01-01T12:00:00.000Z"}} in sent
 
 
+def test_search_asks_for_deleted_records_unless_told_not_to(fake, client, settings):
+    import dataclasses
+
+    fake.search["note"] = [sample("notes", i, ts(i)) for i in range(5)]
+    run_sync(client, settings, selected_catalog("notes"))
+    assert fake.requests[-1][1]["includeDeleted"] is True
+    off = dataclasses.replace(settings, include_deleted=False)
+    run_sync(client, off, selected_catalog("notes"))
+    assert "includeDeleted" not in fake.requests[-1][1]
+
+
 def test_interrupted_stream_resumes_first(fake, client, settings):
     populate(fake, per_stream=5)
     state = {"bookmarks": {}, "currently_syncing": "notes"}

@@ -39,6 +39,16 @@ def test_full_sync_emits_exactly_the_ground_truth(full_run):
         assert duplicates == [], stream
 
 
+def test_soft_deleted_records_arrive_flagged(full_run):
+    truth, run = full_run
+    for stream in ("customers", "conversations", "notes", "kobjects"):
+        deleted = {r["id"] for r in truth["streams"][stream] if r["deleted"] and not r["archived"]}
+        emitted = {r["id"]: r for r in run.records[stream]}
+        assert deleted, stream
+        assert all(emitted[i].get("deleted") is True for i in deleted), stream
+        assert not any(r.get("deleted") for i, r in emitted.items() if i not in deleted), stream
+
+
 def test_tie_block_larger_than_a_page_and_more_than_ten_thousand_results(full_run):
     truth, run = full_run
     rows = [r for r in truth["streams"]["customers"] if not (r["deleted"] or r["archived"])]
