@@ -1,26 +1,29 @@
 """Bad input, table-driven: every case ends in one clear line (or a WARNING and a graceful skip).
 
 Never a traceback, never anything but Singer messages on stdout, and never a corrupt or
-regressed bookmark. Config, catalog and state problems exit 2 before any request; server
-misbehaviour (mocked with `responses`, the real CLI running in-process) exits 1 or skips.
+regressed bookmark. Config, catalog and state problems exit 2 before any request. Server
+misbehaviour is played by a scripted HTTP server on loopback (real HTTP, the tap's whole
+client stack), since the sandbox never answers that badly; it exits 1 or skips.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import responses
 
 from tap_kustomer.cli import main
 from tests.fakes import resource, ts
 from tests.samples import selected_catalog
 
+_dumps = json.dumps  # the scripted server's `json=` argument shadows the module
 API = "https://api.kustomerapp.com"
 SEARCH = f"{API}/v1/customers/search"
 GOOD = {"api_token": "tok-abc", "start_date": "2024-01-01T00:00:00Z"}
@@ -36,7 +39,7 @@ class Case:
     config: Any = field(default_factory=lambda: dict(GOOD))
     catalog: Any = None
     state: Any = None
-    server: Callable[[responses.RequestsMock], None] | None = None
+    server: Callable[[ScriptedServer], None] | None = None
 
 
 def page(records: list, next_link: str | None = None) -> dict:
@@ -47,7 +50,65 @@ def customers(n: int = 3, start: int = 0) -> list[dict]:
     return [resource("customer", i, ts(i)) for i in range(start, start + n)]
 
 
-def search_then(rsps: responses.RequestsMock, *bodies: Any, status: int = 200) -> None:
+class ScriptedServer:
+    """Answers each (method, path) with its scripted responses in turn, repeating the last.
+
+    Its `get`/`post` take the arguments `responses` does, so the cases read the same.
+    """
+
+    def __init__(self) -> None:
+        self.scripts: dict[tuple[str, str], list[tuple[int, str, bytes]]] = {}
+        self.calls: list[tuple[str, str]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                path = self.path.split("?", 1)[0]
+                server.calls.append((self.command, path))
+                script = server.scripts.get((self.command, path)) or [(404, "text/plain", b"")]
+                status, content_type, body = script.pop(0) if len(script) > 1 else script[0]
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def add(self, method: str, url: str, json: Any = None, body: str | None = None,
+            status: int = 200, content_type: str = "application/json") -> None:  # fmt: skip
+        payload = (body if body is not None else _dumps(json)).encode()
+        path = url.replace(API, "").split("?", 1)[0]
+        self.scripts.setdefault((method, path), []).append((status, content_type, payload))
+
+    def get(self, url: str, **kwargs: Any) -> None:
+        self.add("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> None:
+        self.add("POST", url, **kwargs)
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    scripted = ScriptedServer()
+    thread = threading.Thread(
+        target=scripted.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
+    thread.start()
+    yield scripted
+    scripted.httpd.shutdown()
+    scripted.httpd.server_close()
+
+
+def search_then(rsps: ScriptedServer, *bodies: Any, status: int = 200) -> None:
     for body in bodies:
         if isinstance(body, str):
             rsps.post(SEARCH, body=body, status=status, content_type="text/html")
@@ -278,12 +339,14 @@ def write(tmp_path, name: str, content: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input(case: Case, tmp_path, capsys, rsps, monkeypatch):
+def test_bad_input(case: Case, tmp_path, capsys, server, monkeypatch):
     monkeypatch.setattr(time, "sleep", lambda seconds: None)  # retries without waiting
+    config = case.config
     if case.server:
-        case.server(rsps)
+        case.server(server)
+        config = {**config, "base_url": server.url}
     argv = [
-        *write(tmp_path, "config", case.config),
+        *write(tmp_path, "config", config),
         *write(tmp_path, "catalog", case.catalog),
         *write(tmp_path, "state", case.state),
     ]
@@ -302,7 +365,7 @@ def test_bad_input(case: Case, tmp_path, capsys, rsps, monkeypatch):
     messages = [json.loads(line) for line in out.splitlines()]  # only Singer messages
     assert {m["type"] for m in messages} <= {"SCHEMA", "RECORD", "STATE"}
     if case.code == 2:
-        assert out == "" and len(rsps.calls) == 0  # nothing was asked of Kustomer
+        assert out == "" and server.calls == []  # nothing was asked of Kustomer
     states = [m["value"] for m in messages if m["type"] == "STATE"]
     for value in states:  # valid, and never behind the state we were given
         assert isinstance(value["bookmarks"], dict)

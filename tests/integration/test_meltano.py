@@ -52,6 +52,8 @@ def expected_kind(spec: dict[str, Any]) -> str:
     types = [spec["type"]] if isinstance(spec["type"], str) else spec["type"]
     if spec.get("format") == "date-time":
         return "date_iso8601"
+    if "boolean" in types:
+        return "boolean"
     if "integer" in types:
         return "integer"
     if "number" in types:
