@@ -91,6 +91,14 @@ SETTINGS: dict[str, Any] = {
             "description": "Search streams also read soft-deleted records, which arrive with "
             "deleted: true so the warehouse can drop them.",
         },
+        "record_format": {
+            "type": "string",
+            "enum": ["denested", "jsonapi"],
+            "default": "denested",
+            "description": "denested: flat snake_case records, as tap-kustomer 1.x; jsonapi: id, "
+            "type, attributes, relationships and links as Kustomer returns them, plus updated_at "
+            "(MeltanoLabs' tap and dbt-kustomer).",
+        },
         "progress_interval": {
             "type": "number",
             "exclusiveMinimum": 0,

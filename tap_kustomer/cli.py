@@ -72,12 +72,12 @@ def run(args: argparse.Namespace) -> int:
         return write_about(args.format or "text")
     settings = load_settings(read_json_file(args.config, "config"))
     if args.discover:
-        json.dump(discover(), sys.stdout, indent=2)
+        json.dump(discover(settings.record_format), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     catalog_path = args.catalog or args.properties
     catalog: Any = read_json_file(catalog_path, "catalog") if catalog_path else None
-    selections = select_streams(catalog)
+    selections = select_streams(catalog, settings.record_format)
     state = read_state(read_json_file(args.state, "state") if args.state else None)
     if not selections:
         LOGGER.warning("no stream is selected in the catalog; nothing to do")

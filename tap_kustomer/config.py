@@ -28,6 +28,7 @@ REGION_HOSTS = {
     "in": "https://api.prod4.kustomerapp.com",
 }
 PROD_POINTS = {1: "us", 2: "eu"}  # MeltanoLabs tap-kustomer's prod_point → our region
+RECORD_FORMATS = ("denested", "jsonapi")
 DEFAULT_LOOKBACK_DAYS = 365  # Stitch's one-year historical window
 LOGGER = logging.getLogger(__name__)
 _SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -45,6 +46,7 @@ class Settings:
     request_timeout: float
     progress_interval: float = 30.0  # seconds between progress lines per stream
     include_deleted: bool = True  # search asks for soft-deleted records too (deleted: true)
+    record_format: str = "denested"  # or "jsonapi": resources as Kustomer returns them
 
 
 def read_json_file(path: str, what: str) -> Any:
@@ -78,6 +80,7 @@ def load_settings(raw: Any, now: datetime | None = None) -> Settings:
         request_timeout=_positive_number(raw.get("request_timeout", 60), "request_timeout"),
         progress_interval=_positive_number(raw.get("progress_interval", 30), "progress_interval"),
         include_deleted=_boolean(raw.get("include_deleted", True), "include_deleted"),
+        record_format=_record_format(raw.get("record_format", "denested")),
     )
     _log_compatibility(raw, settings)
     return settings
@@ -212,6 +215,14 @@ def _log_compatibility(raw: dict[str, Any], settings: Settings) -> None:
             "used as region %s",
             _prod_point_region(raw["prod_point"]),
         )
+
+
+def _record_format(value: Any) -> str:
+    if value not in RECORD_FORMATS:
+        raise ConfigError(
+            f"config 'record_format' {value!r} is unknown: use {' or '.join(RECORD_FORMATS)}"
+        )
+    return str(value)
 
 
 def _boolean(value: Any, key: str) -> bool:

@@ -19,10 +19,26 @@ def _schema_text(stream_name: str) -> str:
     )
 
 
-def load_schema(stream_name: str) -> JSON:
-    """A fresh copy of a stream's JSON schema."""
+def load_schema(stream_name: str, record_format: str = "denested") -> JSON:
+    """A fresh copy of a stream's JSON schema, for the chosen record format."""
+    if record_format == "jsonapi":
+        return json.loads(json.dumps(JSONAPI_SCHEMA))
     schema: JSON = json.loads(_schema_text(stream_name))
     return schema
+
+
+_OPEN_OBJECT = {"type": ["null", "object"], "properties": {}}
+JSONAPI_SCHEMA: JSON = {  # record_format "jsonapi": the same six columns for every stream
+    "type": "object",
+    "properties": {
+        "id": {"type": ["null", "string"]},
+        "type": {"type": ["null", "string"]},
+        "attributes": _OPEN_OBJECT,
+        "relationships": _OPEN_OBJECT,
+        "links": _OPEN_OBJECT,
+        "updated_at": {"type": ["null", "string"], "format": "date-time"},
+    },
+}
 
 
 def stream_metadata(stream: type[Stream], schema: JSON) -> list[JSON]:
@@ -47,9 +63,9 @@ def stream_metadata(stream: type[Stream], schema: JSON) -> list[JSON]:
     return entries
 
 
-def catalog_entry(stream: type[Stream]) -> JSON:
+def catalog_entry(stream: type[Stream], record_format: str = "denested") -> JSON:
     """One stream's catalog entry."""
-    schema = load_schema(stream.name)
+    schema = load_schema(stream.name, record_format)
     return {
         "tap_stream_id": stream.name,
         "stream": stream.name,
@@ -59,6 +75,6 @@ def catalog_entry(stream: type[Stream]) -> JSON:
     }
 
 
-def discover() -> JSON:
+def discover(record_format: str = "denested") -> JSON:
     """The full catalog, in a stable order."""
-    return {"streams": [catalog_entry(stream) for stream in STREAMS.values()]}
+    return {"streams": [catalog_entry(stream, record_format) for stream in STREAMS.values()]}

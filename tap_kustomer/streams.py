@@ -14,7 +14,7 @@ from typing import ClassVar
 from tap_kustomer.client import JSON, KustomerClient
 from tap_kustomer.config import Settings
 from tap_kustomer.paging import ListPager, Page, SearchPager, SearchSpec, updated_at
-from tap_kustomer.transform import denest, normalize_recipients
+from tap_kustomer.transform import denest, jsonapi, normalize_recipients
 
 SEARCH_ROLE = "org.permission.search.create (legacy org.user.search.read)"
 
@@ -46,8 +46,10 @@ class Stream:
         """Pages of raw resources updated at or after `start`."""
         raise NotImplementedError
 
-    def shape(self, resource: JSON) -> JSON:
+    def shape(self, resource: JSON, record_format: str = "denested") -> JSON:
         """A raw JSON:API resource as the record this stream emits."""
+        if record_format == "jsonapi":
+            return jsonapi(resource)
         record = denest(resource)
         for fixup in self.fixups:
             record = fixup(record)

@@ -69,10 +69,17 @@ class Selection:
     deselected: frozenset[str]
 
 
-def select_streams(catalog: JSON | None) -> list[Selection]:
-    """Streams to sync: the catalog's selected ones, or every stream selected by default."""
+def select_streams(catalog: JSON | None, record_format: str = "denested") -> list[Selection]:
+    """Streams to sync: the catalog's selected ones, or every stream selected by default.
+
+    In the `jsonapi` record format every stream has the same fixed schema, whatever the
+    catalog's (so a catalog discovered in the other format still selects streams and fields).
+    """
     if catalog is None:
-        return [Selection(cls, load_schema(name), frozenset()) for name, cls in STREAMS.items()]
+        return [
+            Selection(cls, load_schema(name, record_format), frozenset())
+            for name, cls in STREAMS.items()
+        ]
     entries = catalog.get("streams") if isinstance(catalog, dict) else None
     if not isinstance(entries, list):
         raise ConfigError("catalog must be a JSON object with a 'streams' list")
@@ -90,7 +97,9 @@ def select_streams(catalog: JSON | None) -> list[Selection]:
                 f"catalog selects stream {name!r}, which tap-kustomer does not have "
                 f"(it has {', '.join(STREAMS)}); run --discover for a fresh catalog"
             )
-        chosen[name] = _selection(STREAMS[name], schema or load_schema(name), metadata)
+        if record_format == "jsonapi" or not schema:
+            schema = load_schema(name, record_format)
+        chosen[name] = _selection(STREAMS[name], schema, metadata)
     return [chosen[name] for name in STREAMS if name in chosen]
 
 
@@ -224,7 +233,8 @@ def sync_stream(
         for page in stream.pages(client, start, signpost, settings):
             extracted = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             for resource in page.records:
-                record = drop_fields(stream.shape(resource), selection.deselected)
+                record = stream.shape(resource, settings.record_format)
+                record = drop_fields(record, selection.deselected)
                 writer.record(name, record, extracted)
             if page.bookmark and page.bookmark > bookmarks.get(name, {}).get("updated_at", ""):
                 bookmarks[name] = {

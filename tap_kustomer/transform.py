@@ -62,6 +62,23 @@ def denest(resource: JSON) -> JSON:
     return record
 
 
+def jsonapi(resource: JSON) -> JSON:
+    """The `jsonapi` record format: the resource as Kustomer returns it, plus `updated_at`.
+
+    The shape MeltanoLabs' tap emits and dbt-kustomer reads.
+    """
+    attributes = resource.get("attributes")
+    updated = attributes.get("updatedAt") if isinstance(attributes, dict) else None
+    return {
+        "id": resource.get("id"),
+        "type": resource.get("type"),
+        "attributes": attributes,
+        "relationships": resource.get("relationships"),
+        "links": resource.get("links"),
+        "updated_at": updated,
+    }
+
+
 def as_list(value: Any) -> list[Any] | None:
     """A value that may be a scalar, an object or a list, as a list (None stays None)."""
     if value is None:

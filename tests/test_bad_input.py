@@ -157,6 +157,12 @@ CASES = [
         "'include_deleted' must be true or false",
         config={**GOOD, "include_deleted": "maybe"},
     ),
+    Case(
+        "config record_format",
+        2,
+        "'record_format' 'raw' is unknown",
+        config={**GOOD, "record_format": "raw"},
+    ),
     # -- catalog -----------------------------------------------------------------------------
     Case("catalog not JSON", 2, "catalog file", catalog="{"),
     Case("catalog not an object", 2, "'streams' list", catalog=[1]),

@@ -111,6 +111,34 @@ def test_search_asks_for_deleted_records_unless_told_not_to(fake, client, settin
     assert "includeDeleted" not in fake.requests[-1][1]
 
 
+def test_jsonapi_record_format(fake, client, settings):
+    import dataclasses
+
+    populate(fake, per_stream=20)
+    jsonapi = dataclasses.replace(settings, record_format="jsonapi")
+    # A catalog discovered in the default format still selects streams and fields.
+    catalog = selected_catalog("messages", "tags", deselect=("links",))
+    out = io.StringIO()
+    sync(client, jsonapi, select_streams(catalog, "jsonapi"), read_state(None), SingerWriter(out))
+    messages = [json.loads(line) for line in out.getvalue().splitlines()]
+    schemas = {m["stream"]: m["schema"] for m in messages if m["type"] == "SCHEMA"}
+    assert set(schemas) == {"messages", "tags"}
+    for schema in schemas.values():
+        assert set(schema["properties"]) == {
+            "id",
+            "type",
+            "attributes",
+            "relationships",
+            "updated_at",
+        }
+    for stream in ("messages", "tags"):
+        for record in records_of(messages, stream):
+            validate(record, schemas[stream])
+            assert record["updated_at"] == record["attributes"]["updatedAt"]
+            assert "links" not in record
+        assert len(records_of(messages, stream)) == 20
+
+
 def test_interrupted_stream_resumes_first(fake, client, settings):
     populate(fake, per_stream=5)
     state = {"bookmarks": {}, "currently_syncing": "notes"}

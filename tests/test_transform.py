@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from tap_kustomer.streams import Messages
-from tap_kustomer.transform import denest, drop_fields, normalize_recipients, snake, snake_keys
+from tap_kustomer.transform import (
+    denest,
+    drop_fields,
+    jsonapi,
+    normalize_recipients,
+    snake,
+    snake_keys,
+)
 
 CONVERSATION = {
     "type": "conversation",
@@ -86,6 +93,21 @@ def test_message_recipients_always_leave_as_a_list():
 def test_messages_stream_applies_the_recipient_fixup():
     raw = {"type": "message", "id": "m", "attributes": {"meta": {"to": "a@x.io", "from": "b"}}}
     assert Messages().shape(raw)["meta"] == {"to": ["a@x.io"], "from": "b"}
+
+
+def test_jsonapi_format_keeps_the_resource_as_returned():
+    record = jsonapi(CONVERSATION)
+    assert record == {
+        "id": CONVERSATION["id"],
+        "type": "conversation",
+        "attributes": CONVERSATION["attributes"],
+        "relationships": CONVERSATION["relationships"],
+        "links": CONVERSATION["links"],
+        "updated_at": "2025-01-02T03:04:05.678Z",
+    }
+    assert Messages().shape({"id": "m", "attributes": {"meta": {"to": "a"}}}, "jsonapi")[
+        "attributes"
+    ] == {"meta": {"to": "a"}}  # untouched: no snake_case, no recipient lists
 
 
 def test_drop_fields():

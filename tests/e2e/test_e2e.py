@@ -67,6 +67,18 @@ def test_every_record_is_valid_against_its_schema(full_run):
             validate(record, schemas[stream])
 
 
+def test_jsonapi_record_format_for_every_stream(sandbox, full_run, tmp_path):
+    truth, _ = full_run
+    run = run_tap(tmp_path, sandbox.base_url, sandbox.token, config={"record_format": "jsonapi"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert missing_and_extra(truth, run) == {}
+    schemas = {m["stream"]: m["schema"] for m in run.messages if m["type"] == "SCHEMA"}
+    for stream, records in run.records.items():
+        for record in records:
+            validate(record, schemas[stream])
+            assert record["updated_at"] == record["attributes"]["updatedAt"]
+
+
 def test_logs_hold_no_token_and_no_record_contents(full_run, sandbox):
     _, run = full_run
     assert sandbox.token not in run.stderr
