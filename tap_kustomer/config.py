@@ -164,12 +164,17 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _whole_number(value: Any) -> int | None:
+    """An integer given as a JSON number or a string of digits (not a boolean); else None."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _prod_point_region(value: Any) -> str:
     """MeltanoLabs tap-kustomer's prod_point (1 or 2, as a number or a string) → region."""
-    number = value
-    if isinstance(value, str) and value.strip().isdigit():
-        number = int(value)
-    if isinstance(number, bool) or not isinstance(number, int) or number not in PROD_POINTS:
+    number = _whole_number(value)
+    if number not in PROD_POINTS:
         raise ConfigError(
             f"config 'prod_point' {value!r} is unknown: use 1 (region us) or 2 (region eu), "
             "or set 'region' instead"
@@ -180,17 +185,16 @@ def _prod_point_region(value: Any) -> str:
 def _page_size(raw: dict[str, Any]) -> int | None:
     """page_size, or tap-kustomer 1.x's page_size_limit when page_size is not set."""
     key = "page_size" if _given(raw, "page_size") else "page_size_limit"
-    value = raw.get(key)
-    if value is None or value == "":
+    if not _given(raw, key):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    value = raw[key]
+    number = _whole_number(value)
+    if number is None or number < 1:
         raise ConfigError(
             f"config {key!r} {value!r} must be a whole number of at least 1 "
             "(values above an endpoint's maximum are lowered to it)"
         )
-    return value
+    return number
 
 
 def _given(raw: dict[str, Any], key: str) -> bool:

@@ -219,7 +219,8 @@ def sync_stream(
     stream = selection.stream()
     name = stream.name
     bookmarks: JSON = state["bookmarks"]
-    start = bookmarks.get(name, {}).get("updated_at") or settings.start_date
+    newest = bookmarks.get(name, {}).get("updated_at") or ""  # the bookmark only moves forward
+    start = newest or settings.start_date
     if start > signpost:
         LOGGER.warning("%s: bookmark %s is in the future; nothing to read", name, start)
     state["currently_syncing"] = name
@@ -236,11 +237,9 @@ def sync_stream(
                 record = stream.shape(resource, settings.record_format)
                 record = drop_fields(record, selection.deselected)
                 writer.record(name, record, extracted)
-            if page.bookmark and page.bookmark > bookmarks.get(name, {}).get("updated_at", ""):
-                bookmarks[name] = {
-                    **bookmarks.get(name, {}),
-                    "updated_at": min(page.bookmark, signpost),
-                }
+            if page.bookmark and page.bookmark > newest:
+                newest = min(page.bookmark, signpost)
+                bookmarks[name] = {**bookmarks.get(name, {}), "updated_at": newest}
             writer.state(state)
             progress.page(len(page.records), page.total)
     except ForbiddenError as exc:

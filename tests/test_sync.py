@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -101,8 +102,6 @@ def test_bookmark_never_moves_past_the_start_of_the_sync(fake, client, settings)
 
 
 def test_search_asks_for_deleted_records_unless_told_not_to(fake, client, settings):
-    import dataclasses
-
     fake.search["note"] = [sample("notes", i, ts(i)) for i in range(5)]
     run_sync(client, settings, selected_catalog("notes"))
     assert fake.requests[-1][1]["includeDeleted"] is True
@@ -112,8 +111,6 @@ def test_search_asks_for_deleted_records_unless_told_not_to(fake, client, settin
 
 
 def test_jsonapi_record_format(fake, client, settings):
-    import dataclasses
-
     populate(fake, per_stream=20)
     jsonapi = dataclasses.replace(settings, record_format="jsonapi")
     # A catalog discovered in the default format still selects streams and fields.

@@ -32,7 +32,7 @@ class TapRun:
         return [r["id"] for r in self.records.get(stream, [])]
 
 
-def run_tap(
+def tap_command(
     tmp: Path,
     base_url: str,
     token: str,
@@ -41,9 +41,8 @@ def run_tap(
     state: dict | None = None,
     config: dict[str, Any] | None = None,
     tap_code: str | None = None,
-    timeout: float = 600,
-) -> TapRun:
-    """Run `python -m tap_kustomer` (or `tap_code`, a script that ends by running the CLI)."""
+) -> list[str]:
+    """Write the files a run needs into `tmp`; the command line that runs the tap on them."""
     tmp.mkdir(parents=True, exist_ok=True)
     config_path = tmp / "config.json"
     settings = {"api_token": token, "base_url": base_url, "start_date": EVERYTHING}
@@ -54,18 +53,26 @@ def run_tap(
             path = tmp / f"{name}.json"
             path.write_text(json.dumps(content))
             args += [f"--{name}", str(path)]
-    command = (
-        [sys.executable, "-c", tap_code, *args]
-        if tap_code
-        else [sys.executable, "-m", "tap_kustomer", *args]
-    )
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    messages = [json.loads(line) for line in done.stdout.splitlines()]
-    run = TapRun(done.returncode, messages, done.stderr)
+    if tap_code:
+        return [sys.executable, "-c", tap_code, *args]
+    return [sys.executable, "-m", "tap_kustomer", *args]
+
+
+def collected(returncode: int, messages: list[dict], stderr: str) -> TapRun:
+    """A TapRun with its records grouped by stream."""
+    run = TapRun(returncode, messages, stderr)
     for message in messages:
         if message["type"] == "RECORD":
             run.records.setdefault(message["stream"], []).append(message["record"])
     return run
+
+
+def run_tap(tmp: Path, base_url: str, token: str, *, timeout: float = 600, **files: Any) -> TapRun:
+    """Run `python -m tap_kustomer` (or `tap_code`, a script that ends by running the CLI)."""
+    command = tap_command(tmp, base_url, token, **files)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    messages = [json.loads(line) for line in done.stdout.splitlines()]
+    return collected(done.returncode, messages, done.stderr)
 
 
 def expected_ids(truth: dict, stream: str, since: str = EVERYTHING[:10]) -> set[str]:
@@ -99,15 +106,7 @@ def run_tap_killed(
     What the tap had already written to the pipe is still read, as a target would; a partly
     written last line is dropped.
     """
-    tmp.mkdir(parents=True, exist_ok=True)
-    config = tmp / "config.json"
-    config.write_text(
-        json.dumps({"api_token": token, "base_url": base_url, "start_date": EVERYTHING})
-    )
-    args = [sys.executable, "-m", "tap_kustomer", "--config", str(config)]
-    if state is not None:
-        (tmp / "state.json").write_text(json.dumps(state))
-        args += ["--state", str(tmp / "state.json")]
+    args = tap_command(tmp, base_url, token, state=state)
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
     lines: list[bytes] = []
@@ -125,8 +124,4 @@ def run_tap_killed(
             messages.append(json.loads(line))
         except ValueError:  # a line cut by the kill
             break
-    run = TapRun(process.returncode, messages, "")
-    for message in messages:
-        if message["type"] == "RECORD":
-            run.records.setdefault(message["stream"], []).append(message["record"])
-    return run
+    return collected(process.returncode, messages, "")
