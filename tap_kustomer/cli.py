@@ -18,9 +18,9 @@ from tap_kustomer import __version__
 from tap_kustomer.about import write_about
 from tap_kustomer.client import KustomerClient
 from tap_kustomer.config import load_settings, read_json_file
-from tap_kustomer.discover import discover
+from tap_kustomer.discover import DISCOVERY_RETRIES, discover, read_org
 from tap_kustomer.errors import ConfigError, TapKustomerError
-from tap_kustomer.sync import SingerWriter, read_state, select_streams, sync
+from tap_kustomer.sync import SingerWriter, read_state, select_by_default, select_streams, sync
 
 LOGGER = logging.getLogger("tap_kustomer")
 
@@ -72,17 +72,25 @@ def run(args: argparse.Namespace) -> int:
         return write_about(args.format or "text")
     settings = load_settings(read_json_file(args.config, "config"))
     if args.discover:
-        json.dump(discover(settings.record_format), sys.stdout, indent=2)
+        client = KustomerClient(settings, policy=DISCOVERY_RETRIES)
+        try:
+            catalog = discover(settings.record_format, read_org(client))
+        finally:
+            client.close()
+        json.dump(catalog, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     catalog_path = args.catalog or args.properties
     catalog: Any = read_json_file(catalog_path, "catalog") if catalog_path else None
-    selections = select_streams(catalog, settings.record_format)
+    selections = select_streams(catalog, settings.record_format) if catalog_path else None
     state = read_state(read_json_file(args.state, "state") if args.state else None)
-    if not selections:
-        LOGGER.warning("no stream is selected in the catalog; nothing to do")
     client = KustomerClient(settings)
     try:
+        if selections is None:  # no catalog: discover, then sync what is selected by default
+            discovered = discover(settings.record_format, read_org(client))
+            selections = select_streams(select_by_default(discovered), settings.record_format)
+        if not selections:
+            LOGGER.warning("no stream is selected in the catalog; nothing to do")
         sync(client, settings, selections, state, SingerWriter(sys.stdout))
     finally:
         client.close()

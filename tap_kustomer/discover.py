@@ -1,29 +1,88 @@
-"""Schemas + metadata → the Singer catalog. Discovery is offline: it sends no request."""
+"""Schemas + metadata → the Singer catalog.
+
+The static part (one schema file per stream) needs no network. Given the org's definitions
+(`read_org`), discovery also adds one `kobject_<klass>` stream per enabled custom object klass
+and types each stream's `custom` object from Kustomer's custom attribute metadata. What the key
+may not read is left out with a WARNING; only a rejected key (401) fails discovery.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
-from tap_kustomer.streams import STREAMS, Stream
+from tap_kustomer.client import KustomerClient, RetryPolicy
+from tap_kustomer.errors import AuthError, ForbiddenError, NotFoundError, TapKustomerError
+from tap_kustomer.streams import (
+    METADATA_RESOURCES,
+    STREAMS,
+    KlassObjects,
+    Stream,
+    klass_stream,
+    klass_stream_id,
+    list_klasses,
+    read_role,
+)
+from tap_kustomer.transform import snake
+
+LOGGER = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
+T = TypeVar("T")
+
+DISCOVERY_RETRIES = RetryPolicy(max_tries=3)  # without a network, discovery gives up quickly
+KLASS_METADATA_KEY = "kustomer-klass"  # top-level catalog metadata of a kobject_<klass> stream
+
+# The stream whose `custom` each metadata resource describes (kobject.<klass>: its own stream).
+CUSTOM_STREAMS = {
+    "customer": "customers",
+    "conversation": "conversations",
+    "message": "messages",
+    "company": "companies",
+}
+
+_STRING = {"type": ["null", "string"]}
+_DATE_TIME = {"type": ["null", "string"], "format": "date-time"}
+# A custom attribute's type follows the suffix of its name (Kustomer's convention) …
+SUFFIX_TYPES: tuple[tuple[str, JSON], ...] = (
+    ("Str", _STRING),
+    ("Txt", _STRING),
+    ("Url", _STRING),
+    ("Id", _STRING),
+    ("Num", {"type": ["null", "number"]}),
+    ("At", _DATE_TIME),
+    ("Bool", {"type": ["null", "boolean"]}),
+)
+# … or, for a name without one, the `type` its metadata declares.
+METADATA_TYPES: dict[str, JSON] = {
+    "string": _STRING,
+    "text": _STRING,
+    "url": _STRING,
+    "id": _STRING,
+    "number": {"type": ["null", "number"]},
+    "date": _DATE_TIME,
+    "boolean": {"type": ["null", "boolean"]},
+}
+OPEN_TYPE: JSON = {"type": ["null", "boolean", "number", "string", "object", "array"]}
 
 
 @cache
-def _schema_text(stream_name: str) -> str:
-    return (resources.files("tap_kustomer") / "schemas" / f"{stream_name}.json").read_text(
+def _schema_text(name: str) -> str:
+    return (resources.files("tap_kustomer") / "schemas" / f"{name}.json").read_text(
         encoding="utf-8"
     )
 
 
-def load_schema(stream_name: str, record_format: str = "denested") -> JSON:
-    """A fresh copy of a stream's JSON schema, for the chosen record format."""
+def load_schema(schema_name: str, record_format: str = "denested") -> JSON:
+    """A fresh copy of a schema file's JSON schema, for the chosen record format."""
     if record_format == "jsonapi":
         return json.loads(json.dumps(JSONAPI_SCHEMA))
-    schema: JSON = json.loads(_schema_text(stream_name))
+    schema: JSON = json.loads(_schema_text(schema_name))
     return schema
 
 
@@ -41,31 +100,116 @@ JSONAPI_SCHEMA: JSON = {  # record_format "jsonapi": the same six columns for ev
 }
 
 
+@dataclass
+class OrgDefinitions:
+    """What discovery learned from the org: its klasses and its custom attributes."""
+
+    klasses: list[str] = field(default_factory=list)  # enabled klass names, as the API gives
+    custom: dict[str, JSON] = field(default_factory=dict)  # metadata resource → properties
+
+
+def custom_property(name: str, definition: JSON) -> JSON:
+    """The JSON schema of one custom attribute: by name suffix, else by declared type."""
+    if definition.get("tree") is not None:  # hierarchical pick-lists hold a string value
+        return dict(_STRING)
+    for suffix, schema in SUFFIX_TYPES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return dict(schema)
+    return dict(METADATA_TYPES.get(str(definition.get("type")), OPEN_TYPE))
+
+
+def custom_properties(document: JSON) -> JSON:
+    """GET /v1/metadata/{resource} → the properties of a record's `custom` object."""
+    data = document.get("data")
+    attributes = data.get("attributes") if isinstance(data, dict) else None
+    definitions = attributes.get("properties") if isinstance(attributes, dict) else None
+    properties: JSON = {}
+    for name, definition in (definitions or {}).items():
+        if isinstance(definition, dict):
+            properties.setdefault(snake(name), custom_property(name, definition))
+    return properties
+
+
+def _readable(what: str, role: str, read: Callable[..., T], *args: Any) -> T | None:
+    """Run one discovery read; a refusal or an outage leaves it out with a WARNING."""
+    try:
+        return read(*args)
+    except AuthError:
+        raise
+    except ForbiddenError:
+        LOGGER.warning("discovery: cannot read %s (403): the API key needs %s", what, role)
+    except TapKustomerError as exc:
+        LOGGER.warning("discovery: cannot read %s (%s)", what, exc)
+    return None
+
+
+def read_org(client: KustomerClient) -> OrgDefinitions:
+    """The org's enabled klasses and custom attribute definitions (what the key may read)."""
+    klass_role = read_role("klass", "org.user.klass.read")
+    metadata_role = read_role("metadata", "org.user.metadata.read")
+    klasses = _readable("the custom object klasses", klass_role, list_klasses, client)
+    if klasses is None:
+        LOGGER.warning("discovery: the catalog has no kobject_<klass> streams")
+    org = OrgDefinitions(klasses=klasses or [])
+    missing = []
+    for resource in [*METADATA_RESOURCES, *(f"kobject.{k}" for k in org.klasses)]:
+        what = f"custom attributes of {resource}"
+        document = _readable(what, metadata_role, _metadata, client, resource)
+        if document is None:
+            missing.append(resource)
+        else:
+            org.custom[resource] = custom_properties(document)
+    if missing:
+        LOGGER.warning(
+            "discovery: custom attributes of %s are not typed; they still arrive, untyped, "
+            "in `custom`",
+            ", ".join(missing),
+        )
+    return org
+
+
+def _metadata(client: KustomerClient, resource: str) -> JSON:
+    """A resource's custom attribute metadata; none defined (404) reads as empty."""
+    try:
+        return client.get(f"/v1/metadata/{resource}")
+    except NotFoundError:
+        return {}
+
+
 def stream_metadata(stream: type[Stream], schema: JSON) -> list[JSON]:
     """Singer metadata: the stream's replication facts and each field's inclusion."""
     replication_keys = [stream.replication_key] if stream.replication_key else []
     automatic = {*stream.key_properties, *replication_keys}
-    entries: list[JSON] = [
-        {
-            "breadcrumb": [],
-            "metadata": {
-                "table-key-properties": list(stream.key_properties),
-                "forced-replication-method": stream.replication_method,
-                "valid-replication-keys": replication_keys,
-                "inclusion": "available",
-                "selected-by-default": True,
-            },
-        }
-    ]
-    for field in schema.get("properties", {}):
-        inclusion = "automatic" if field in automatic else "available"
-        entries.append({"breadcrumb": ["properties", field], "metadata": {"inclusion": inclusion}})
+    top: JSON = {
+        "table-key-properties": list(stream.key_properties),
+        "forced-replication-method": stream.replication_method,
+        "valid-replication-keys": replication_keys,
+        "inclusion": "available",
+        "selected-by-default": stream.selected_by_default,
+    }
+    if issubclass(stream, KlassObjects):
+        top[KLASS_METADATA_KEY] = stream.klass
+    entries: list[JSON] = [{"breadcrumb": [], "metadata": top}]
+    for name in schema.get("properties", {}):
+        inclusion = "automatic" if name in automatic else "available"
+        entries.append({"breadcrumb": ["properties", name], "metadata": {"inclusion": inclusion}})
     return entries
 
 
-def catalog_entry(stream: type[Stream], record_format: str = "denested") -> JSON:
+def stream_schema(stream: type[Stream], record_format: str, custom: JSON | None) -> JSON:
+    """A stream's schema; `custom` typed from the org's metadata when there is some."""
+    schema = load_schema(stream.schema_file(), record_format)
+    target = schema["properties"].get("custom")
+    if custom and record_format != "jsonapi" and isinstance(target, dict):
+        target["properties"] = custom  # `custom` stays open: new attributes still arrive
+    return schema
+
+
+def catalog_entry(
+    stream: type[Stream], record_format: str = "denested", custom: JSON | None = None
+) -> JSON:
     """One stream's catalog entry."""
-    schema = load_schema(stream.name, record_format)
+    schema = stream_schema(stream, record_format, custom)
     return {
         "tap_stream_id": stream.name,
         "stream": stream.name,
@@ -75,6 +219,32 @@ def catalog_entry(stream: type[Stream], record_format: str = "denested") -> JSON
     }
 
 
-def discover(record_format: str = "denested") -> JSON:
-    """The full catalog, in a stable order."""
-    return {"streams": [catalog_entry(stream, record_format) for stream in STREAMS.values()]}
+def klass_streams(klasses: list[str]) -> list[type[KlassObjects]]:
+    """One stream per klass; a name that sanitises like an earlier one gets a number."""
+    streams: list[type[KlassObjects]] = []
+    taken = set(STREAMS)
+    for klass in klasses:
+        stream_id = base = klass_stream_id(klass)
+        number = 1
+        while stream_id in taken:
+            number += 1
+            stream_id = f"{base}_{number}"
+        if stream_id != base:
+            LOGGER.warning("klass %r becomes stream %s (%s is taken)", klass, stream_id, base)
+        taken.add(stream_id)
+        streams.append(klass_stream(klass, stream_id))
+    return streams
+
+
+def discover(record_format: str = "denested", org: OrgDefinitions | None = None) -> JSON:
+    """The full catalog, in a stable order: the fixed streams, then one per klass."""
+    org = org or OrgDefinitions()
+    by_stream = {CUSTOM_STREAMS[r]: props for r, props in org.custom.items() if r in CUSTOM_STREAMS}
+    entries = [
+        catalog_entry(stream, record_format, by_stream.get(name))
+        for name, stream in STREAMS.items()
+    ]
+    for stream in klass_streams(org.klasses):
+        custom = org.custom.get(f"kobject.{stream.klass}")
+        entries.append(catalog_entry(stream, record_format, custom))
+    return {"streams": entries}

@@ -66,9 +66,14 @@ def _attribute(resource: JSON, field: str) -> Any:
     return attributes.get(field) if isinstance(attributes, dict) else None
 
 
+def attribute_ts(resource: JSON, field: str) -> str | None:
+    """The canonical form of a JSON:API resource's timestamp attribute, or None."""
+    return canonical_ts(_attribute(resource, field))
+
+
 def updated_at(resource: JSON) -> str | None:
     """The canonical updatedAt of a JSON:API resource, or None."""
-    return canonical_ts(_attribute(resource, "updatedAt"))
+    return attribute_ts(resource, "updatedAt")
 
 
 def with_ids(records: list[Any], where: str) -> list[JSON]:
@@ -241,7 +246,12 @@ class SearchPager:
 
 
 class ListPager:
-    """Every record of a GET list, following links.next, each id once."""
+    """Every record of a GET list, following links.next, each id once.
+
+    `member` names the part of each answer to yield: "data", or "included" (the SLA versions
+    that GET /v1/slas?versions=all sends beside the SLAs); paging always follows "data".
+    `numbered` False sends `params` alone (audit logs page by cursor, not page number).
+    """
 
     def __init__(
         self,
@@ -249,18 +259,28 @@ class ListPager:
         path: str,
         page_size: int,
         params: dict[str, Any] | None = None,
+        member: str = "data",
+        numbered: bool = True,
     ) -> None:
         self.client = client
         self.path = path
         self.page_size = page_size
         self.params = params or {}
+        self.member = member
+        self.numbered = numbered
+
+    def _params(self, page: int) -> dict[str, Any]:
+        if not self.numbered:
+            return dict(self.params)
+        return {**self.params, "page": page, "pageSize": self.page_size}
 
     def pages(self) -> Iterator[list[JSON]]:
         """Yield each page's records that were not on an earlier page."""
         url, page = self.path, 1
-        params: dict[str, Any] | None = {**self.params, "page": page, "pageSize": self.page_size}
+        params: dict[str, Any] | None = self._params(page)
         visited = {url}
         seen: set[str] = set()
+        yielded: set[str] = set()
         while True:
             response = self.client.get(url, params)
             data = response.get("data")
@@ -269,7 +289,14 @@ class ListPager:
             records = with_ids(data, f"GET {self.path}")
             fresh = [r for r in records if r["id"] not in seen]
             seen.update(r["id"] for r in fresh)
-            yield fresh
+            if self.member == "data":
+                yield fresh
+            else:
+                members = response.get(self.member) or []
+                members = with_ids(members if isinstance(members, list) else [], self.path)
+                new_members = [r for r in members if r["id"] not in yielded]
+                yielded.update(r["id"] for r in new_members)
+                yield new_members
             links = response.get("links")
             if not data or (isinstance(links, dict) and not links.get("next")):
                 return
@@ -287,8 +314,8 @@ class ListPager:
                         "stopping instead of looping"
                     )
                 visited.add(url)
-            elif len(data) >= _page_size(response, self.page_size):  # no links: next number
-                params = {**self.params, "page": page, "pageSize": self.page_size}
+            elif self.numbered and len(data) >= _page_size(response, self.page_size):
+                params = self._params(page)  # no links: ask for the next number
             else:
                 return
 

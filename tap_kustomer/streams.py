@@ -1,22 +1,43 @@
 """The streams. Each is a small declaration; paging lives in paging.py, emission in sync.py.
 
 Search streams read `POST /v1/customers/search` with a queryContext, ascending by updatedAt,
-filtered on the server. List streams read `GET /v1/<path>` page by page; the lists cannot filter,
-so records older than the bookmark are dropped here, and the bookmark advances only once the
-whole list has been read (the lists are not ordered by updatedAt).
+filtered on the server; a start older than search's two-year horizon is first read through
+archive search. List streams read `GET /v1/<path>` page by page; the lists cannot filter, so
+records older than the bookmark are dropped here, and the bookmark advances only once the
+whole list has been read (the lists are not ordered by updatedAt). Full-table streams re-read
+small lists whole on every run.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable, Iterator
-from typing import ClassVar
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 from tap_kustomer.client import JSON, KustomerClient
 from tap_kustomer.config import Settings
-from tap_kustomer.paging import ListPager, Page, SearchPager, SearchSpec, updated_at
-from tap_kustomer.transform import denest, jsonapi, normalize_recipients
+from tap_kustomer.errors import NotFoundError
+from tap_kustomer.paging import SEARCH_PATH, ListPager, Page, SearchPager, SearchSpec, attribute_ts
+from tap_kustomer.timeutil import format_ts
+from tap_kustomer.transform import (
+    custom_attribute_resources,
+    denest,
+    jsonapi,
+    normalize_recipients,
+)
+
+LOGGER = logging.getLogger(__name__)
 
 SEARCH_ROLE = "org.permission.search.create (legacy org.user.search.read)"
+ARCHIVE_SEARCH_PATH = "/v1/customers/archive/search"
+# Standard search sees records updated in the last two years; older ones only archive search.
+# The archive is read up to two days past that horizon (leap days, clocks), so none is missed.
+SEARCH_HORIZON = timedelta(days=730)
+ARCHIVE_OVERLAP = timedelta(days=2)
+METADATA_RESOURCES = ("customer", "conversation", "message", "company")
 
 
 def search_roles(obj: str) -> str:
@@ -24,17 +45,34 @@ def search_roles(obj: str) -> str:
     return f"org.permission.{obj}.read (legacy org.user.{obj}.read) and {SEARCH_ROLE}"
 
 
+def read_role(obj: str, legacy: str) -> str:
+    """A list endpoint's role, as Kustomer names it."""
+    return f"org.permission.{obj}.read (legacy {legacy})"
+
+
+def archive_end(signpost: str) -> str:
+    """The newest updatedAt the archive part of a search stream reads."""
+    return format_ts(datetime.fromisoformat(signpost) - SEARCH_HORIZON + ARCHIVE_OVERLAP)
+
+
 class Stream:
     """What every stream declares."""
 
     name: ClassVar[str]
+    schema_name: ClassVar[str | None] = None  # the schema file, when not the stream's name
     key_properties: ClassVar[tuple[str, ...]] = ("id",)
     replication_method: ClassVar[str] = "INCREMENTAL"
     replication_key: ClassVar[str | None] = "updated_at"
+    selected_by_default: ClassVar[bool] = True
     default_page_size: ClassVar[int] = 100
     max_page_size: ClassVar[int] = 100
     roles: ClassVar[str]  # the role a key needs, for the 403 message
     fixups: ClassVar[tuple[Callable[[JSON], JSON], ...]] = ()
+
+    @classmethod
+    def schema_file(cls) -> str:
+        """The name of the stream's schema file (without .json)."""
+        return cls.schema_name or cls.name
 
     def page_size(self, configured: int | None) -> int:
         """The configured page size lowered to this endpoint's maximum (or the default)."""
@@ -60,30 +98,58 @@ class SearchStream(Stream):
     """A stream read through Kustomer search, incremental on updatedAt."""
 
     query_context: ClassVar[str]
+    object_prefix: ClassVar[str | None] = None  # search attribute prefix, if not the context
+    archived: ClassVar[bool] = True  # archive search serves this context
     default_page_size = 500
     max_page_size = 500
+
+    def spec(self, settings: Settings, path: str = SEARCH_PATH) -> SearchSpec:
+        """What to search: this stream's context, on the standard or the archive endpoint."""
+        prefix = self.object_prefix or self.query_context
+        return SearchSpec(self.query_context, prefix, settings.include_deleted, path)
 
     def pages(
         self, client: KustomerClient, start: str, signpost: str, settings: Settings
     ) -> Iterator[Page]:
-        spec = SearchSpec(self.query_context, self.query_context, settings.include_deleted)
         size = self.page_size(settings.page_size)
-        yield from SearchPager(client, spec, size, start, signpost).pages()
+        oldest = archive_end(signpost)
+        if start < oldest:
+            if self.archived:
+                LOGGER.info(
+                    "%s: reading records older than two years from archive search", self.name
+                )
+                archive = self.spec(settings, ARCHIVE_SEARCH_PATH)
+                yield from SearchPager(client, archive, size, start, oldest).pages()
+            else:
+                LOGGER.warning(
+                    "%s: Kustomer keeps no archive search for this object, so records last "
+                    "updated more than two years ago cannot be read",
+                    self.name,
+                )
+        # From `start`, not from the archive's end: no gap, whatever the exact horizon is.
+        yield from SearchPager(client, self.spec(settings), size, start, signpost).pages()
 
 
 class ListStream(Stream):
-    """A stream read from a GET list, filtered on updated_at here."""
+    """A stream read from a GET list, filtered on its replication key here."""
 
     path: ClassVar[str]
+    stamp_attribute: ClassVar[str] = "updatedAt"  # the attribute the bookmark follows
+
+    def records(
+        self, client: KustomerClient, start: str, signpost: str, settings: Settings
+    ) -> Iterator[list[JSON]]:
+        """The list's pages of raw resources."""
+        return ListPager(client, self.path, self.page_size(settings.page_size)).pages()
 
     def pages(
         self, client: KustomerClient, start: str, signpost: str, settings: Settings
     ) -> Iterator[Page]:
         newest: str | None = None
-        for records in ListPager(client, self.path, self.page_size(settings.page_size)).pages():
+        for records in self.records(client, start, signpost, settings):
             kept = []
             for record in records:
-                stamp = updated_at(record)
+                stamp = attribute_ts(record, self.stamp_attribute)
                 if stamp is None or stamp >= start:
                     kept.append(record)
                 if stamp is not None and (newest is None or stamp > newest):
@@ -91,6 +157,24 @@ class ListStream(Stream):
             yield Page(kept)  # bookmark unchanged: unread pages may hold older records
         if newest is not None:
             yield Page([], min(newest, signpost))
+
+
+class FullTableStream(Stream):
+    """A small GET list read whole on every run (no bookmark)."""
+
+    replication_method = "FULL_TABLE"
+    replication_key = None
+    path: ClassVar[str]
+    queries: ClassVar[tuple[dict[str, Any], ...]] = ({},)  # one list read per parameter set
+    member: ClassVar[str] = "data"
+
+    def pages(
+        self, client: KustomerClient, start: str, signpost: str, settings: Settings
+    ) -> Iterator[Page]:
+        size = self.page_size(settings.page_size)
+        for params in self.queries:
+            for records in ListPager(client, self.path, size, params, self.member).pages():
+                yield Page(records)
 
 
 class Customers(SearchStream):
@@ -115,6 +199,7 @@ class Messages(SearchStream):
 class Notes(SearchStream):
     name = "notes"
     query_context = "note"
+    archived = False  # archive search has no note context
     roles = search_roles("note")
 
 
@@ -124,33 +209,223 @@ class KObjects(SearchStream):
     roles = search_roles("kobject")
 
 
+class Companies(SearchStream):
+    name = "companies"
+    query_context = "company"
+    roles = search_roles("company")
+
+
+class KlassObjects(SearchStream):
+    """The objects of one custom object klass; subclasses are made per klass by klass_stream."""
+
+    schema_name = "kobjects"
+    object_prefix = "kobject"
+    klass: ClassVar[str]
+    roles = search_roles("kobject")
+
+
+def klass_stream_id(klass: str) -> str:
+    """kobject_<klass>, lowercased, every character outside [a-z0-9_] replaced by "_"."""
+    return "kobject_" + re.sub(r"[^a-z0-9_]", "_", klass.lower())
+
+
+def klass_stream(klass: str, stream_id: str | None = None) -> type[KlassObjects]:
+    """The stream class of one klass (`stream_id` when discovery had to disambiguate it)."""
+    name = stream_id or klass_stream_id(klass)
+    attributes = {"name": name, "klass": klass, "query_context": f"kobject_{klass}"}
+    return type(f"KlassObjects[{klass}]", (KlassObjects,), attributes)
+
+
+def list_klasses(client: KustomerClient, status: str = "enabled") -> list[str]:
+    """The names of the org's custom object klasses with this status."""
+    names = []
+    for records in ListPager(client, "/v1/klasses", 100, {"status": status}).pages():
+        for record in records:
+            name = record.get("attributes", {}).get("name")
+            if isinstance(name, str) and name:
+                names.append(name)
+    return names
+
+
 class Users(ListStream):
     name = "users"
     path = "/v1/users"
     max_page_size = 500
-    roles = "org.permission.user.read (legacy org.user.read)"
+    roles = read_role("user", "org.user.read")
 
 
 class Teams(ListStream):
     name = "teams"
     path = "/v1/teams"
     max_page_size = 500
-    roles = "org.permission.team.read (legacy org.user.read)"
+    roles = read_role("team", "org.user.read")
 
 
 class Tags(ListStream):
     name = "tags"
     path = "/v1/tags"
-    roles = "org.permission.tag.read (legacy org.user.read)"
+    roles = read_role("tag", "org.user.read")
 
 
 class Shortcuts(ListStream):
     name = "shortcuts"
     path = "/v1/shortcuts"
-    roles = "org.permission.shortcut.read (legacy org.user.read)"
+    roles = read_role("shortcut", "org.user.read")
+
+
+class AuditLogs(ListStream):
+    """Audit logs, newest first by cursor; the server filters on createdAt."""
+
+    name = "audit_logs"
+    path = "/v1/audit-logs"
+    replication_key = "created_at"
+    stamp_attribute = "createdAt"
+    max_page_size = 1000
+    roles = read_role("audit_logs", "org.user.audit_logs.read")
+
+    def records(
+        self, client: KustomerClient, start: str, signpost: str, settings: Settings
+    ) -> Iterator[list[JSON]]:
+        params = {
+            "count": self.page_size(settings.page_size or self.max_page_size),
+            "filter[start]": start,
+            "filter[end]": signpost,
+        }
+        return ListPager(client, self.path, 0, params, numbered=False).pages()
+
+
+class ConversationEvents(Stream):
+    """The change events of every conversation updated since the bookmark.
+
+    One request per changed conversation, so it is not selected by default. Events are
+    immutable and each one updates its conversation, so every event created since the
+    bookmark belongs to a conversation updated since then: the bookmark (on created_at) is
+    the updatedAt of the conversations read.
+    """
+
+    name = "conversation_events"
+    replication_key = "created_at"
+    selected_by_default = False
+    roles = f"{read_role('event', 'org.user.event.read')} and {search_roles('conversation')}"
+
+    def pages(
+        self, client: KustomerClient, start: str, signpost: str, settings: Settings
+    ) -> Iterator[Page]:
+        conversations = Conversations()
+        changed = replace(settings, include_deleted=False)  # deleted conversations have no events
+        gone = 0
+        for page in conversations.pages(client, start, signpost, changed):
+            events: list[JSON] = []
+            for conversation in page.records:
+                path = f"/v1/conversations/{conversation['id']}/events"
+                try:
+                    for records in ListPager(client, path, self.page_size(None)).pages():
+                        events.extend(records)
+                except NotFoundError:  # deleted since the search: its events are gone too
+                    gone += 1
+            yield Page(events, page.bookmark, page.total)
+        if gone:
+            LOGGER.info(
+                "%s: %d conversations were deleted before their events were read", self.name, gone
+            )
+
+
+class Brands(FullTableStream):
+    name = "brands"
+    path = "/v1/brands"
+    roles = read_role("brand", "org.user.brand.read")
+
+
+class Queues(FullTableStream):
+    name = "queues"
+    path = "/v1/routing/queues"
+    roles = read_role("queue", "org.user.routing.read")
+
+
+class Slas(FullTableStream):
+    name = "slas"
+    path = "/v1/slas"
+    queries = ({"versions": "all"},)
+    roles = read_role("sla", "org.user.sla.read")
+
+
+class SlaVersions(Slas):
+    name = "sla_versions"
+    member = "included"  # the versions come beside the SLAs
+
+
+class BusinessSchedules(FullTableStream):
+    name = "business_schedules"
+    path = "/v1/schedules"
+    roles = read_role("schedule", "org.user.schedule.read")
+
+
+class Klasses(FullTableStream):
+    name = "klasses"
+    path = "/v1/klasses"
+    queries = ({"status": "enabled"}, {"status": "disabled"})
+    roles = read_role("klass", "org.user.klass.read")
+
+
+class Workflows(FullTableStream):
+    name = "workflows"
+    path = "/v1/workflows"
+    roles = read_role("workflow", "org.admin.workflow.read")
+
+
+class SatisfactionSurveys(FullTableStream):
+    name = "satisfaction_surveys"
+    path = "/v1/satisfaction"
+    roles = read_role("satisfaction", "org.user.satisfaction.read")
+
+
+class CustomAttributeMetadata(Stream):
+    """One record per custom attribute of customers, conversations, messages, companies and
+    every klass, from GET /v1/metadata/{resource}."""
+
+    name = "custom_attribute_metadata"
+    replication_method = "FULL_TABLE"
+    replication_key = None
+    roles = (
+        f"{read_role('metadata', 'org.user.metadata.read')} and "
+        f"{read_role('klass', 'org.user.klass.read')}"
+    )
+
+    def pages(
+        self, client: KustomerClient, start: str, signpost: str, settings: Settings
+    ) -> Iterator[Page]:
+        klasses = list_klasses(client, "enabled") + list_klasses(client, "disabled")
+        for resource in [*METADATA_RESOURCES, *(f"kobject.{k}" for k in klasses)]:
+            try:
+                document = client.get(f"/v1/metadata/{resource}")
+            except NotFoundError:  # nothing defined for this resource
+                continue
+            yield Page(custom_attribute_resources(resource, document))
 
 
 STREAMS: dict[str, type[Stream]] = {
     cls.name: cls
-    for cls in (Customers, Conversations, Messages, Notes, KObjects, Users, Teams, Tags, Shortcuts)
+    for cls in (
+        Customers,
+        Conversations,
+        Messages,
+        Notes,
+        KObjects,
+        Users,
+        Teams,
+        Tags,
+        Shortcuts,
+        Companies,
+        Brands,
+        Queues,
+        Slas,
+        SlaVersions,
+        BusinessSchedules,
+        Klasses,
+        CustomAttributeMetadata,
+        Workflows,
+        SatisfactionSurveys,
+        AuditLogs,
+        ConversationEvents,
+    )
 }

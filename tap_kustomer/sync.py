@@ -15,16 +15,17 @@ from typing import Any, TextIO
 
 from tap_kustomer.client import KustomerClient
 from tap_kustomer.config import Settings
-from tap_kustomer.discover import load_schema
+from tap_kustomer.discover import KLASS_METADATA_KEY, load_schema
 from tap_kustomer.errors import ConfigError, ForbiddenError
 from tap_kustomer.progress import StreamProgress, log_summary
-from tap_kustomer.streams import STREAMS, Stream
+from tap_kustomer.streams import STREAMS, Stream, klass_stream
 from tap_kustomer.timeutil import canonical_ts, format_ts
 from tap_kustomer.transform import drop_fields
 
 LOGGER = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
+BOOKMARK_KEYS = ("updated_at", "created_at")  # the replication keys; values are date-times
 
 
 class SingerWriter:
@@ -77,8 +78,9 @@ def select_streams(catalog: JSON | None, record_format: str = "denested") -> lis
     """
     if catalog is None:
         return [
-            Selection(cls, load_schema(name, record_format), frozenset())
-            for name, cls in STREAMS.items()
+            Selection(cls, load_schema(cls.schema_file(), record_format), frozenset())
+            for cls in STREAMS.values()
+            if cls.selected_by_default
         ]
     entries = catalog.get("streams") if isinstance(catalog, dict) else None
     if not isinstance(entries, list):
@@ -92,15 +94,35 @@ def select_streams(catalog: JSON | None, record_format: str = "denested") -> lis
         schema = entry.get("schema") if isinstance(entry.get("schema"), dict) else {}
         if not (metadata.get((), {}).get("selected") or schema.get("selected")):
             continue
-        if name not in STREAMS:
-            raise ConfigError(
-                f"catalog selects stream {name!r}, which tap-kustomer does not have "
-                f"(it has {', '.join(STREAMS)}); run --discover for a fresh catalog"
-            )
+        stream = _stream_class(name, metadata.get((), {}))
         if record_format == "jsonapi" or not schema:
-            schema = load_schema(name, record_format)
-        chosen[name] = _selection(STREAMS[name], schema, metadata)
-    return [chosen[name] for name in STREAMS if name in chosen]
+            schema = load_schema(stream.schema_file(), record_format)
+        chosen[name] = _selection(stream, schema, metadata)
+    fixed = [chosen.pop(name) for name in STREAMS if name in chosen]
+    return fixed + [chosen[name] for name in sorted(chosen)]  # then the klass streams
+
+
+def select_by_default(catalog: JSON) -> JSON:
+    """A discovered catalog with its streams selected as their metadata recommends."""
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = item["metadata"]["selected-by-default"]
+    return catalog
+
+
+def _stream_class(name: Any, top: JSON) -> type[Stream]:
+    """The stream a catalog entry names: a fixed one, or a klass's (named in its metadata)."""
+    if name in STREAMS:
+        return STREAMS[name]
+    klass = top.get(KLASS_METADATA_KEY)
+    if isinstance(name, str) and name.startswith("kobject_") and isinstance(klass, str) and klass:
+        return klass_stream(klass, name)
+    raise ConfigError(
+        f"catalog selects stream {name!r}, which tap-kustomer does not have "
+        f"(it has {', '.join(STREAMS)} and kobject_<klass> streams with a "
+        f"{KLASS_METADATA_KEY!r} metadata entry); run --discover for a fresh catalog"
+    )
 
 
 def _metadata_map(entry: JSON, name: Any) -> dict[tuple[str, ...], JSON]:
@@ -156,13 +178,14 @@ def read_state(raw: Any) -> JSON:
         if not isinstance(bookmark, dict):
             raise ConfigError(f"state bookmark for {stream!r} must be an object or a date-time")
         bookmark = dict(bookmark)
-        if bookmark.get("updated_at") is not None:
-            stamp = canonical_ts(bookmark["updated_at"])
-            if stamp is None:
-                raise ConfigError(
-                    f"state bookmark for {stream!r} is not a date-time: {bookmark['updated_at']!r}"
-                )
-            bookmark["updated_at"] = stamp
+        for key in BOOKMARK_KEYS:
+            if bookmark.get(key) is not None:
+                stamp = canonical_ts(bookmark[key])
+                if stamp is None:
+                    raise ConfigError(
+                        f"state bookmark for {stream!r} is not a date-time: {bookmark[key]!r}"
+                    )
+                bookmark[key] = stamp
         normalized[stream] = bookmark
     currently = raw.get("currently_syncing")
     if currently is not None and not isinstance(currently, str):
@@ -218,16 +241,19 @@ def sync_stream(
     """Emit one stream: SCHEMA, then per page its RECORDs and a STATE. Returns the count."""
     stream = selection.stream()
     name = stream.name
+    key = stream.replication_key  # None: a full table, read whole every time
     bookmarks: JSON = state["bookmarks"]
-    newest = bookmarks.get(name, {}).get("updated_at") or ""  # the bookmark only moves forward
+    newest = (bookmarks.get(name, {}).get(key) or "") if key else ""  # only moves forward
     start = newest or settings.start_date
     if start > signpost:
         LOGGER.warning("%s: bookmark %s is in the future; nothing to read", name, start)
     state["currently_syncing"] = name
     writer.state(state)  # a run that fails before this stream's first page resumes here
-    replication_key = [stream.replication_key] if stream.replication_key else []
-    writer.schema(name, selection.schema, list(stream.key_properties), replication_key)
-    LOGGER.info("%s: reading records updated since %s", name, start)
+    writer.schema(name, selection.schema, list(stream.key_properties), [key] if key else [])
+    if key:
+        LOGGER.info("%s: reading records with %s since %s", name, key, start)
+    else:
+        LOGGER.info("%s: reading every record (full table)", name)
     progress = StreamProgress(name, settings.progress_interval)
     counters = (client.request_count, client.retry_count, client.rate_limit_wait_count)
     try:
@@ -237,9 +263,9 @@ def sync_stream(
                 record = stream.shape(resource, settings.record_format)
                 record = drop_fields(record, selection.deselected)
                 writer.record(name, record, extracted)
-            if page.bookmark and page.bookmark > newest:
+            if key and page.bookmark and page.bookmark > newest:
                 newest = min(page.bookmark, signpost)
-                bookmarks[name] = {**bookmarks.get(name, {}), "updated_at": newest}
+                bookmarks[name] = {**bookmarks.get(name, {}), key: newest}
             writer.state(state)
             progress.page(len(page.records), page.total)
     except ForbiddenError as exc:

@@ -9,6 +9,7 @@ attribute becomes "<name>_data"; relationships with only links carry no data and
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection
 from typing import Any
@@ -101,3 +102,30 @@ def drop_fields(record: JSON, deselected: Collection[str]) -> JSON:
     for field in deselected:
         record.pop(field, None)
     return record
+
+
+def custom_attribute_resources(resource: str, document: JSON) -> list[JSON]:
+    """GET /v1/metadata/{resource} → one resource per attribute (custom_attribute_metadata).
+
+    Each keeps the attribute's definition, plus `resource` and `name`; `enumeration` and `tree`
+    (lists and nested pick-lists) become JSON text, so every warehouse can hold them.
+    """
+    data = document.get("data")
+    attributes = data.get("attributes") if isinstance(data, dict) else None
+    properties = attributes.get("properties") if isinstance(attributes, dict) else None
+    resources = []
+    for name, definition in (properties or {}).items():
+        if not isinstance(definition, dict):
+            continue
+        fields = {k: v for k, v in definition.items() if k not in ("type", "enumeration", "tree")}
+        for key in ("enumeration", "tree"):
+            value = definition.get(key)
+            fields[key] = None if value is None else json.dumps(value, sort_keys=True)
+        resources.append(
+            {
+                "type": definition.get("type"),  # the attribute's type: string, number, …
+                "id": f"{resource}.{name}",
+                "attributes": {**fields, "resource": resource, "name": name},
+            }
+        )
+    return resources

@@ -7,6 +7,7 @@ while links.next still points there), silent page-size clamping and relative lin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -18,6 +19,7 @@ import responses
 
 BASE = "https://api.kustomerapp.com"
 WINDOW = 10_000
+ARCHIVE = "/v1/customers/archive/search"
 OPS = {
     "gte": lambda a, b: a >= b,
     "gt": lambda a, b: a > b,
@@ -50,23 +52,29 @@ class FakeKustomer:
     def __init__(self, rsps: responses.RequestsMock, base: str = BASE) -> None:
         self.base = base
         self.search: dict[str, list[dict]] = {}
+        self.archive: dict[str, list[dict]] = {}  # what only archive search reaches
         self.lists: dict[str, list[dict]] = {}
+        self.documents: dict[str, dict] = {}  # path → the single object a GET returns
+        self.refused: dict[str, int] = {}  # GET path → error status (401, 403…)
         self.search_max = 500
         self.list_max = 100
         self.requests: list[tuple[str, dict | None, dict]] = []  # (path, body, params)
         self.max_requests = 5_000  # a looping pager fails fast instead of hanging the suite
         self.forbidden: dict[str, dict] = {}  # search context → 403 error body
         self.fail_next: list[int] = []  # statuses to answer searches with first (503, 429…)
-        rsps.add_callback(
-            responses.POST, re.compile(re.escape(base) + r"/v1/customers/search.*"), self._search
-        )
+        for path, store in (("/v1/customers/search", self.search), (ARCHIVE, self.archive)):
+            rsps.add_callback(
+                responses.POST,
+                re.compile(re.escape(base + path) + r"(\?.*)?$"),
+                functools.partial(self._search, path, store),
+            )
         rsps.add_callback(responses.GET, re.compile(re.escape(base) + r"/v1/.*"), self._list)
 
     # -- search -------------------------------------------------------------------------------
-    def _search(self, request: Any) -> tuple[int, dict, str]:
+    def _search(self, path: str, store: dict, request: Any) -> tuple[int, dict, str]:
         params = {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
         body = json.loads(request.body)
-        self._count(("/v1/customers/search", body, params))
+        self._count((path, body, params))
         if self.fail_next:
             status = self.fail_next.pop(0)
             return status, {"Retry-After": "2"}, json.dumps({"errors": [{"status": str(status)}]})
@@ -77,7 +85,7 @@ class FakeKustomer:
         context = body["queryContext"]
         if context in self.forbidden:
             return _json(self.forbidden[context], 403)
-        matching = [r for r in self.search.get(context, []) if _matches(r, body.get("and", []))]
+        matching = [r for r in store.get(context, []) if _matches(r, body.get("and", []))]
         ((sort_attr, direction),) = body["sort"][0].items()
         field = _field(sort_attr)
         salt = json.dumps(body, sort_keys=True)
@@ -91,7 +99,7 @@ class FakeKustomer:
         chunk = matching[(page - 1) * size : page * size]
         total = len(matching)
         pages = -(-total // size)
-        link = "/v1/customers/search?page={}&pageSize=" + str(size)
+        link = path + "?page={}&pageSize=" + str(size)
         return _json(
             {
                 "data": chunk,
@@ -111,9 +119,15 @@ class FakeKustomer:
         parts = urlsplit(request.url)
         params = {k: v[0] for k, v in parse_qs(parts.query).items()}
         self._count((parts.path, None, params))
+        if parts.path in self.refused:
+            return _error(self.refused[parts.path], "refused")
+        if parts.path in self.documents:
+            return _json(self.documents[parts.path])
         records = self.lists.get(parts.path)
         if records is None:
             return _error(404, "not_found")
+        if "status" in params:  # GET /v1/klasses?status=enabled|disabled
+            records = [r for r in records if r["attributes"].get("status") == params["status"]]
         page = int(params.get("page", 1))
         size = min(int(params.get("pageSize", 100)), self.list_max)
         chunk = records[(page - 1) * size : page * size]

@@ -26,7 +26,8 @@ from tests.samples import selected_catalog
 _dumps = json.dumps  # the scripted server's `json=` argument shadows the module
 API = "https://api.kustomerapp.com"
 SEARCH = f"{API}/v1/customers/search"
-GOOD = {"api_token": "tok-abc", "start_date": "2024-01-01T00:00:00Z"}
+RECENT = (datetime.now(UTC) - timedelta(days=200)).strftime("%Y-%m-%dT%H:%M:%SZ")
+GOOD = {"api_token": "tok-abc", "start_date": RECENT}  # within search's two years: no archive
 FUTURE = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
 MISSING = object()  # "no such file"
 

@@ -10,6 +10,8 @@ import pytest
 from tap_kustomer.cli import main
 from tap_kustomer.config import load_settings
 from tap_kustomer.streams import STREAMS
+from tests.fakes import resource, ts
+from tests.samples import validate
 
 GOOD = {"api_token": "abc", "start_date": "2024-01-01T00:00:00Z"}
 
@@ -56,24 +58,156 @@ def test_missing_files_and_arguments(tmp_path, capsys, rsps):  # rsps: no real H
     assert len(rsps.calls) == 0  # bad input ends the run before any request
 
 
-def test_discover_prints_only_the_catalog(tmp_path, capsys):
-    code, out, _ = run(capsys, ["--config", write(tmp_path, "c.json", GOOD), "--discover"])
-    assert code == 0
-    catalog = json.loads(out)
-    assert [s["tap_stream_id"] for s in catalog["streams"]] == list(STREAMS)
+def klass(name: str, status: str = "enabled") -> dict:
+    return {"type": "klass", "id": f"k-{name}", "attributes": {"name": name, "status": status}}
+
+
+def metadata(resource: str, **properties: dict) -> dict:
+    return {"data": {"type": "metadata", "id": resource, "attributes": {"properties": properties}}}
+
+
+def org(fake) -> None:
+    """An org with custom attributes on customers and two enabled klasses (and a disabled one)."""
+    fake.lists["/v1/klasses"] = [klass("order"), klass("Ecomm-Return"), klass("old", "disabled")]
+    fake.documents["/v1/metadata/customer"] = metadata(
+        "customer",
+        totalSpentNum={"type": "number"},
+        signupAt={"type": "date"},
+        vipBool={"type": "boolean"},
+        notesTxt={"type": "text"},
+        websiteUrl={"type": "url"},
+        accountId={"type": "id"},
+        nicknameStr={"type": "string"},
+        segment={"type": "string", "tree": {"children": [{"value": "a"}]}},
+        lastVisit={"type": "date"},  # no suffix: typed by its declared type
+        oddity={"type": "mystery"},  # nothing recognisable: open
+    )
+    fake.documents["/v1/metadata/kobject.order"] = metadata("kobject.order", totalNum={})
+    fake.documents["/v1/metadata/kobject.Ecomm-Return"] = metadata(
+        "kobject.Ecomm-Return", approvedBool={"type": "boolean"}
+    )
+
+
+def discovered(tmp_path, capsys, config=GOOD):
+    code, out, err = run(capsys, ["--config", write(tmp_path, "c.json", config), "--discover"])
+    return code, (json.loads(out) if out else None), err
+
+
+def by_id(catalog) -> dict[str, dict]:
+    return {entry["tap_stream_id"]: entry for entry in catalog["streams"]}
+
+
+def test_discover_prints_only_the_catalog(tmp_path, capsys, fake):
+    org(fake)
+    code, catalog, err = discovered(tmp_path, capsys)
+    assert code == 0 and "WARNING" not in err
+    ids = [s["tap_stream_id"] for s in catalog["streams"]]
+    assert ids == [*STREAMS, "kobject_order", "kobject_ecomm_return"]  # not the disabled klass
     for entry in catalog["streams"]:
+        stream = STREAMS.get(entry["tap_stream_id"]) or STREAMS["kobjects"]
         top = next(m["metadata"] for m in entry["metadata"] if m["breadcrumb"] == [])
-        assert top["table-key-properties"] == ["id"]
-        assert top["forced-replication-method"] == "INCREMENTAL"
-        assert top["valid-replication-keys"] == ["updated_at"]
-        assert top["inclusion"] == "available" and top["selected-by-default"] is True
+        assert top["table-key-properties"] == entry["key_properties"] == ["id"]
+        assert top["forced-replication-method"] == stream.replication_method
+        keys = [stream.replication_key] if stream.replication_key else []
+        assert top["valid-replication-keys"] == keys
+        assert top["inclusion"] == "available"
+        assert top["selected-by-default"] is (entry["tap_stream_id"] != "conversation_events")
         fields = {m["breadcrumb"][1]: m["metadata"] for m in entry["metadata"] if m["breadcrumb"]}
         assert set(fields) == set(entry["schema"]["properties"])
-        assert fields["id"]["inclusion"] == fields["updated_at"]["inclusion"] == "automatic"
+        for field in ("id", *keys):
+            assert fields[field]["inclusion"] == "automatic"
         assert fields["type"]["inclusion"] == "available"
 
 
-def test_api_key_alias_and_version(tmp_path, capsys):
+def test_discover_types_custom_attributes_and_adds_a_stream_per_klass(tmp_path, capsys, fake):
+    org(fake)
+    _, catalog, _ = discovered(tmp_path, capsys)
+    streams = by_id(catalog)
+    string, number = {"type": ["null", "string"]}, {"type": ["null", "number"]}
+    date_time = {"type": ["null", "string"], "format": "date-time"}
+    custom = streams["customers"]["schema"]["properties"]["custom"]
+    assert custom["type"] == ["null", "object"]  # still open: later attributes still arrive
+    assert custom["properties"] == {
+        "total_spent_num": number,
+        "signup_at": date_time,
+        "vip_bool": {"type": ["null", "boolean"]},
+        "notes_txt": string,
+        "website_url": string,
+        "account_id": string,
+        "nickname_str": string,
+        "segment": string,
+        "last_visit": date_time,
+        "oddity": {"type": ["null", "boolean", "number", "string", "object", "array"]},
+    }
+    assert streams["conversations"]["schema"]["properties"]["custom"]["properties"] == {}
+    order = streams["kobject_order"]
+    assert order["schema"]["properties"]["custom"]["properties"] == {"total_num": number}
+    returns = streams["kobject_ecomm_return"]
+    top = next(m["metadata"] for m in returns["metadata"] if m["breadcrumb"] == [])
+    assert top["kustomer-klass"] == "Ecomm-Return"
+    assert returns["schema"]["properties"]["custom"]["properties"] == {
+        "approved_bool": {"type": ["null", "boolean"]}
+    }
+    kobjects = streams["kobjects"]["schema"]["properties"]
+    assert set(order["schema"]["properties"]) == set(kobjects)  # the kobjects columns
+
+
+def test_a_klass_stream_searches_its_own_query_context(tmp_path, capsys, fake):
+    org(fake)
+    _, catalog, _ = discovered(tmp_path, capsys)
+    entry = by_id(catalog)["kobject_ecomm_return"]
+    entry["metadata"][0]["metadata"]["selected"] = True
+    fake.search["kobject_Ecomm-Return"] = [
+        resource("kobject.Ecomm-Return", i, ts(i), custom={"approvedBool": True}) for i in range(3)
+    ]
+    config, selected = write(tmp_path, "c.json", GOOD), write(tmp_path, "k.json", catalog)
+    code, out, _ = run(capsys, ["--config", config, "--catalog", selected])
+    assert code == 0
+    messages = [json.loads(line) for line in out.splitlines()]
+    schema = next(m["schema"] for m in messages if m["type"] == "SCHEMA")
+    records = [m["record"] for m in messages if m["type"] == "RECORD"]
+    assert len(records) == 3 and {m["stream"] for m in messages if "stream" in m} == {
+        "kobject_ecomm_return"
+    }
+    for record in records:
+        validate(record, schema)
+        assert record["custom"] == {"approved_bool": True}
+    searches = [body for path, body, _ in fake.requests if body is not None]
+    assert {b["queryContext"] for b in searches} == {"kobject_Ecomm-Return"}
+    assert all("kobject_updated_at" in json.dumps(b["sort"]) for b in searches)
+
+
+def test_discover_without_metadata_roles_warns_and_keeps_the_static_catalog(tmp_path, capsys, fake):
+    org(fake)
+    fake.refused = {"/v1/klasses": 403, "/v1/metadata/customer": 403}
+    code, catalog, err = discovered(tmp_path, capsys)
+    assert code == 0
+    assert [s["tap_stream_id"] for s in catalog["streams"]] == list(STREAMS)
+    assert "org.permission.klass.read" in err and "org.permission.metadata.read" in err
+    assert "custom attributes of customer are not typed" in err
+    assert by_id(catalog)["customers"]["schema"]["properties"]["custom"]["properties"] == {}
+
+
+def test_discover_without_network_warns_and_keeps_the_static_catalog(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("time.sleep", lambda seconds: None)  # the retries' backoff
+    config = {**GOOD, "base_url": "http://127.0.0.1:9"}  # nothing listens on the discard port
+    code, catalog, err = discovered(tmp_path, capsys, config)
+    assert code == 0
+    assert [s["tap_stream_id"] for s in catalog["streams"]] == list(STREAMS)
+    assert "cannot read the custom object klasses" in err and "connection problem" in err
+
+
+def test_discover_with_a_rejected_key_fails_clearly(tmp_path, capsys, fake):
+    org(fake)
+    fake.refused = {"/v1/klasses": 401}
+    code, catalog, err = discovered(tmp_path, capsys)
+    assert (code, catalog) == (1, None)
+    (line,) = err.strip().splitlines()[-1:]
+    assert line.startswith("CRITICAL") and "rejected the API key (401)" in line
+    assert "Traceback" not in err
+
+
+def test_api_key_alias_and_version(tmp_path, capsys, fake):
     config = write(tmp_path, "c.json", {"api_key": "abc"})
     assert run(capsys, ["--config", config, "--discover"])[0] == 0
     code, out, _ = run(capsys, ["--version"])

@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 import logging
+from datetime import UTC, datetime
 
 from tap_kustomer.progress import StreamProgress
 from tap_kustomer.sync import SingerWriter, read_state, select_streams, sync
@@ -57,7 +58,8 @@ def test_sync_logs_metrics_and_a_summary_with_requests_retries_and_waits(
     settings = dataclasses.replace(settings, progress_interval=1e-9)
     out = io.StringIO()
     catalog = select_streams(selected_catalog("customers", "tags"))
-    sync(client, settings, catalog, read_state(None), SingerWriter(out))
+    now = datetime(2025, 3, 1, tzinfo=UTC)  # start_date is within search's two years
+    sync(client, settings, catalog, read_state(None), SingerWriter(out), now=now)
 
     metrics = metric_lines(caplog.text)
     counted = {}

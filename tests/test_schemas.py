@@ -9,7 +9,12 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+import requests
 from jsonschema import Draft4Validator
+
+from tap_kustomer.sandbox import Sandbox
+from tap_kustomer.transform import custom_attribute_resources, denest
+from tests.samples import validate
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "tap_kustomer" / "schemas"
 
@@ -24,8 +29,44 @@ STREAMS = (
     "tags",
     "shortcuts",
 )
+# Streams added after 1.x: no compatibility tables; the generic rules, their own tables below
+# and a validation of the sandbox's records.
+NEW_STREAMS = (
+    "companies",
+    "brands",
+    "queues",
+    "business_schedules",
+    "workflows",
+    "satisfaction_surveys",
+    "klasses",
+    "slas",
+    "sla_versions",
+    "audit_logs",
+    "conversation_events",
+    "custom_attribute_metadata",
+)
 # Any schema added later is checked by the generic rules too.
-ALL_SCHEMAS = sorted(set(STREAMS) | {p.stem for p in SCHEMA_DIR.glob("*.json")})
+ALL_SCHEMAS = sorted(set(STREAMS) | set(NEW_STREAMS) | {p.stem for p in SCHEMA_DIR.glob("*.json")})
+
+DATE_TIME = {"type": ["null", "string"], "format": "date-time"}
+OPEN_OBJECT = {"type": ["null", "object"], "properties": {}}
+
+# The two leading fields; every other stream starts with "id", "type".
+KEY_FIELDS = {
+    # one record per custom attribute, named by resource + attribute name (the API gives the
+    # attribute no id; `id` is declared for the "<resource>.<name>" key the tap may build)
+    "custom_attribute_metadata": ("resource", "name"),
+}
+
+# Streams whose resources carry no updatedAt (so no updated_at column), with the timestamp
+# they do carry and why.
+NO_UPDATED_AT = {
+    "slas": ("created_at", "an SLA changes by gaining versions; the resource has createdAt only"),
+    "sla_versions": ("created_at", "versions are immutable: createdAt only"),
+    "audit_logs": ("created_at", "append-only log entries: createdAt only"),
+    "conversation_events": ("created_at", "append-only change history: createdAt only"),
+    "custom_attribute_metadata": ("modified_at", "definitions carry modifiedAt, not updatedAt"),
+}
 
 JSON_TYPES = {"null", "boolean", "integer", "number", "string", "object", "array"}
 
@@ -78,6 +119,7 @@ INTEGER_NAMES = {
     "reopen_count",
     "reopen_from_done_count",
     "rev",
+    "current_version",  # slas: the version counter
     "priority",
     "size",
     "version",
@@ -213,6 +255,33 @@ TO_MANY_RELATIONSHIPS = {
     "shortcuts": ["access_users", "access_teams", "attachments"],
 }
 
+NEW_TO_ONE_RELATIONSHIPS = {
+    "companies": ["org", "created_by", "modified_by"],
+    "brands": ["org", "created_by", "modified_by"],
+    "queues": ["org", "created_by", "modified_by"],
+    "business_schedules": ["org", "created_by", "modified_by"],
+    "workflows": ["org", "created_by", "modified_by"],
+    "satisfaction_surveys": ["org", "created_by", "modified_by", "template"],
+    "klasses": ["org", "created_by", "modified_by"],
+    "slas": ["org", "created_by"],
+    "sla_versions": ["org", "created_by", "sla"],
+    "audit_logs": ["org_data", "user"],  # `org` is also an attribute there, see below
+    "conversation_events": ["conversation", "org"],
+    "custom_attribute_metadata": [],
+}
+NEW_TO_MANY_RELATIONSHIPS = {"slas": ["versions"]}
+
+# Free-form objects whose keys vary by org or configuration: declared open on purpose.
+OPEN_OBJECT_FIELDS = {
+    "companies": ["custom"],  # typed custom attributes are injected at discovery
+    "klasses": ["metadata"],
+    "queues": ["settings"],
+    "business_schedules": ["hours"],
+    "workflows": ["last_error"],
+    "satisfaction_surveys": ["criteria"],
+    "sla_versions": ["metrics", "criteria"],
+}
+
 # singer-io 1.1 typed these arrays as "string" (values came out as Python reprs).
 FORMERLY_STRING_ARRAYS = {
     "customers": [
@@ -285,8 +354,10 @@ def is_to_one(sub):
 
 
 # ---------------------------------------------------------------- tests
-def test_all_nine_schema_files_exist():
-    missing = [s for s in STREAMS if not (SCHEMA_DIR / f"{s}.json").is_file()]
+def test_all_schema_files_exist():
+    expected = (*STREAMS, *NEW_STREAMS)
+    assert len(set(expected)) == 21
+    missing = [s for s in expected if not (SCHEMA_DIR / f"{s}.json").is_file()]
     assert not missing, f"missing schema files: {missing}"
 
 
@@ -294,6 +365,8 @@ def test_compatibility_tables_cover_every_stream():
     assert set(SINGER_IO_1_1_FIELDS) == set(STREAMS)
     assert set(MELTANO_EXTRA_FIELDS) == set(STREAMS)
     assert set(TO_ONE_RELATIONSHIPS) == set(STREAMS)
+    assert set(NEW_TO_ONE_RELATIONSHIPS) == set(NEW_STREAMS)
+    assert set(NO_UPDATED_AT) | set(KEY_FIELDS) <= set(NEW_STREAMS)
 
 
 @pytest.mark.parametrize("stream", ALL_SCHEMAS)
@@ -346,10 +419,16 @@ def test_only_portable_draft4_keywords(stream):
 @pytest.mark.parametrize("stream", ALL_SCHEMAS)
 def test_ids_first_and_required_fields(stream):
     props = load(stream)["properties"]
-    assert list(props)[:2] == ["id", "type"]
-    assert props["id"]["type"] == ["null", "string"]
-    assert props["type"]["type"] == ["null", "string"]
-    assert props["updated_at"] == {"type": ["null", "string"], "format": "date-time"}
+    keys = KEY_FIELDS.get(stream, ("id", "type"))
+    assert tuple(props)[:2] == keys
+    for key in keys:
+        assert props[key]["type"] == ["null", "string"]
+    if stream in NO_UPDATED_AT:
+        stamp, _why = NO_UPDATED_AT[stream]
+        assert "updated_at" not in props, "declares updated_at: drop it from NO_UPDATED_AT"
+        assert props[stamp] == DATE_TIME
+    else:
+        assert props["updated_at"] == DATE_TIME
 
 
 @pytest.mark.parametrize("stream", ALL_SCHEMAS)
@@ -555,3 +634,182 @@ def test_message_sender_is_string_or_object():
     sub = load("messages")["properties"]["meta"]["properties"]["from"]
     assert set(sub["type"]) == {"null", "string", "object"}
     assert {"email", "name"} <= set(sub["properties"])
+
+
+# ---------------------------------------------------------------- streams added after 1.x
+@pytest.mark.parametrize("stream", NEW_STREAMS)
+def test_new_stream_relationship_shapes(stream):
+    props = load(stream)["properties"]
+    bad = [r for r in NEW_TO_ONE_RELATIONSHIPS[stream] if not is_to_one(props.get(r, {}))]
+    for rel in NEW_TO_MANY_RELATIONSHIPS.get(stream, []):
+        sub = props.get(rel, {})
+        if sub.get("type") != ["null", "array"] or not is_to_one(sub.get("items", {})):
+            bad.append(rel)
+    assert not bad, f"not {{id, type}} relationship objects: {bad}"
+
+
+@pytest.mark.parametrize(
+    ("stream", "field"), [(s, f) for s, fields in OPEN_OBJECT_FIELDS.items() for f in fields]
+)
+def test_free_form_objects_are_open(stream, field):
+    assert load(stream)["properties"][field] == OPEN_OBJECT
+
+
+def test_audit_log_org_is_an_id_string_or_a_relationship():
+    """The API's audit-log `org` is an attribute holding the org id; an `org` relationship (the
+    sandbox sends one) lands in `org` too, or in `org_data` when both are present."""
+    org = load("audit_logs")["properties"]["org"]
+    assert org["type"] == ["null", "object", "string"]
+    assert set(org["properties"]) == {"id", "type"}
+
+
+def test_custom_attribute_metadata_record_shape():
+    props = load("custom_attribute_metadata")["properties"]
+    expected = {
+        "resource": "string",
+        "name": "string",
+        "id": "string",  # "<resource>.<name>", the stream's key property
+        "type": "string",  # the attribute's type (number, string, date, ...)
+        "display_name": "string",
+        "description": "string",
+        "multi": "boolean",
+        "target": "string",
+        "enumeration": "string",  # JSON text
+        "tree": "string",  # JSON text
+        "hidden": "boolean",
+        "editable": "boolean",
+        "position": "number",
+        "deleted_by": "string",  # user ids, not relationships
+        "modified_by": "string",
+        "created_by": "string",
+    }
+    bad = {f: props.get(f) for f, t in expected.items() if props.get(f) != {"type": ["null", t]}}
+    assert not bad
+    for stamp in ("deleted_at", "modified_at", "created_at"):
+        assert props[stamp] == DATE_TIME
+
+
+# ---------------------------------------------------------------- sandbox records validate
+# Every raw-resource stream: (path, extra query, page-size parameter). Small pages so that
+# paging is really followed.
+SANDBOX_LISTS = {
+    "brands": ("/v1/brands", {}, "pageSize"),
+    "queues": ("/v1/routing/queues", {}, "pageSize"),
+    "business_schedules": ("/v1/schedules", {}, "pageSize"),
+    "workflows": ("/v1/workflows", {}, "pageSize"),
+    "satisfaction_surveys": ("/v1/satisfaction", {}, "pageSize"),
+    "klasses": ("/v1/klasses", {"status": "enabled"}, "pageSize"),
+    "audit_logs": ("/v1/audit-logs", {}, "count"),
+}
+COMPANY_SEARCH = {
+    "queryContext": "company",
+    "and": [],
+    "sort": [{"company_updated_at": "asc"}],
+    "includeDeleted": True,
+}
+METADATA_RESOURCES = ("customer", "kobject.order")
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox(seed=1, scale=0.05, org_limit=10**6, search_limit=10**6) as sb:
+        http = requests.Session()
+        http.headers["Authorization"] = f"Bearer {sb.token}"
+        yield sb.base_url, http
+
+
+def _documents(sandbox, path, params=None, body=None):
+    """Every response document of a list, following links.next (page or cursor)."""
+    base, http = sandbox
+    url, seen = base + path, 0
+    while url:
+        seen += 1
+        assert seen < 1000, f"paging does not end: {url}"
+        if body is None:
+            resp = http.get(url, params=params, timeout=30)
+        else:
+            resp = http.post(url, params=params, json=body, timeout=30)
+        resp.raise_for_status()
+        doc = resp.json()
+        yield doc
+        params = None  # links.next carries the query
+        nxt = (doc.get("links") or {}).get("next")
+        url = base + nxt if nxt else None
+
+
+def _resources(sandbox, stream):
+    """Every raw JSON:API resource of a raw-resource stream."""
+    if stream in SANDBOX_LISTS:
+        path, query, size = SANDBOX_LISTS[stream]
+        queries = [query, {"status": "disabled"}] if stream == "klasses" else [query]
+        for q in queries:
+            for doc in _documents(sandbox, path, {**q, size: 2 if size == "pageSize" else 40}):
+                yield from doc["data"]
+    elif stream == "companies":
+        search = "/v1/customers/search"
+        for doc in _documents(sandbox, search, {"pageSize": 10}, COMPANY_SEARCH):
+            yield from doc["data"]
+    elif stream in ("slas", "sla_versions"):
+        for doc in _documents(sandbox, "/v1/slas", {"versions": "all", "pageSize": 2}):
+            yield from doc["data"] if stream == "slas" else doc.get("included", [])
+    elif stream == "conversation_events":
+        for conv in _documents(sandbox, "/v1/conversations", {"pageSize": 100}):
+            for c in conv["data"]:
+                path = f"/v1/conversations/{c['id']}/events"
+                for doc in _documents(sandbox, path, {"pageSize": 100}):
+                    yield from doc["data"]
+    else:
+        raise AssertionError(f"no sandbox endpoint for {stream}")
+
+
+def _attribute_metadata_records(sandbox, resource):
+    """The custom_attribute_metadata records of one GET /v1/metadata/{resource}, as the tap
+    shapes them."""
+    doc = next(_documents(sandbox, f"/v1/metadata/{resource}"))
+    records = [denest(r) for r in custom_attribute_resources(resource, doc)]
+    assert {r["type"] for r in records} <= {
+        "string",
+        "number",
+        "boolean",
+        "date",
+        "text",
+        "url",
+        "id",
+    }
+    return records
+
+
+def _undeclared(value, schema, path=""):
+    """Keys of `value` that the schema does not declare, where it declares any."""
+    out = []
+    if isinstance(value, dict) and schema.get("properties"):
+        for key, sub in value.items():
+            if key not in schema["properties"]:
+                out.append(f"{path}{key}")
+            else:
+                out += _undeclared(sub, schema["properties"][key], f"{path}{key}.")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            out += _undeclared(item, schema["items"], f"{path}[].")
+    return out
+
+
+@pytest.mark.parametrize("stream", NEW_STREAMS)
+def test_sandbox_records_validate(sandbox, stream):
+    """Every record the sandbox yields for the stream, shaped as the tap emits it, validates
+    (draft 4 + RFC 3339 date-times) and uses no key the schema leaves out."""
+    schema = load(stream)
+    if stream == "custom_attribute_metadata":
+        records = [
+            record
+            for resource in METADATA_RESOURCES
+            for record in _attribute_metadata_records(sandbox, resource)
+        ]
+    else:
+        records = [denest(r) for r in _resources(sandbox, stream)]
+    assert records, f"the sandbox returned no {stream}"
+    undeclared = set()
+    for record in records:
+        validate(record, schema)
+        undeclared.update(_undeclared(record, schema))
+    assert not undeclared, f"fields the schema does not declare: {sorted(undeclared)}"

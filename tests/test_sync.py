@@ -21,12 +21,16 @@ CONTEXT = {
     name: cls.query_context for name, cls in STREAMS.items() if issubclass(cls, SearchStream)
 }
 PATH = {name: cls.path for name, cls in STREAMS.items() if issubclass(cls, ListStream)}
+# The streams these tests feed through the fake API: tap-kustomer 1.x's nine (the others are
+# synced end to end against the sandbox in tests/e2e).
+CORE = ("customers", "conversations", "messages", "notes", "kobjects", "users", "teams", "tags")
+CORE += ("shortcuts",)
 NOW = datetime(2025, 3, 1, tzinfo=UTC)  # ts(86400) ≈ 2025-03-02: records after it are "future"
 
 
 def populate(fake, per_stream: int = 120, minutes_apart: float = 1.0) -> dict[str, list[dict]]:
     truth = {}
-    for number, name in enumerate(STREAMS):
+    for number, name in enumerate(CORE):
         records = [
             sample(name, number * 10_000 + i, ts(i * minutes_apart // 3), ts(-i))
             for i in range(per_stream)
@@ -40,6 +44,7 @@ def populate(fake, per_stream: int = 120, minutes_apart: float = 1.0) -> dict[st
 
 
 def run_sync(client, settings, catalog=None, state=None, now=NOW) -> list[dict]:
+    catalog = catalog or selected_catalog(*CORE)
     out = io.StringIO()
     sync(client, settings, select_streams(catalog), read_state(state), SingerWriter(out), now=now)
     return [json.loads(line) for line in out.getvalue().splitlines()]
@@ -67,12 +72,12 @@ def test_full_sync_emits_every_record_valid_against_its_schema(fake, client, set
         assert sorted(emitted) == sorted(r["id"] for r in records), name
     final = messages[-1]
     assert final["type"] == "STATE" and final["value"]["currently_syncing"] is None
-    assert set(final["value"]["bookmarks"]) == set(STREAMS)
+    assert set(final["value"]["bookmarks"]) == set(CORE)
 
 
 def test_state_is_never_ahead_of_the_records_written(fake, client, settings):
     truth = populate(fake, per_stream=700, minutes_apart=0.5)  # many pages and tie blocks
-    emitted: dict[str, set[str]] = {name: set() for name in STREAMS}
+    emitted: dict[str, set[str]] = {name: set() for name in CORE}
     states = 0
     for message in run_sync(client, settings):
         if message["type"] == "RECORD":
@@ -86,7 +91,7 @@ def test_state_is_never_ahead_of_the_records_written(fake, client, settings):
                     if r["attributes"]["updatedAt"] < bookmark["updated_at"]
                 }
                 assert older <= emitted[name], f"STATE for {name} ran ahead of its records"
-    assert states > len(STREAMS)  # a STATE per page, not only per stream
+    assert states > len(CORE)  # a STATE per page, not only per stream
 
 
 def test_bookmark_never_moves_past_the_start_of_the_sync(fake, client, settings):
@@ -140,7 +145,7 @@ def test_interrupted_stream_resumes_first(fake, client, settings):
     populate(fake, per_stream=5)
     state = {"bookmarks": {}, "currently_syncing": "notes"}
     order = [m["stream"] for m in run_sync(client, settings, state=state) if m["type"] == "SCHEMA"]
-    names = list(STREAMS)
+    names = list(CORE)
     at = names.index("notes")
     assert order == names[at:] + names[:at]
 
@@ -155,7 +160,7 @@ def test_second_run_reads_only_what_changed(fake, client, settings):
             record["attributes"]["updatedAt"] = ts(20_000)
             changed.setdefault(name, set()).add(record["id"])
     second = run_sync(client, settings, state=state)
-    for name in STREAMS:
+    for name in CORE:
         bookmark = state["bookmarks"][name]["updated_at"]
         at_bookmark = {r["id"] for r in truth[name] if r["attributes"]["updatedAt"] == bookmark}
         emitted = {r["id"] for r in records_of(second, name)}
@@ -229,3 +234,28 @@ def test_cli_sync_writes_only_singer_messages_to_stdout(tmp_path, capsys, fake):
     kinds = [json.loads(line)["type"] for line in out.splitlines()]
     assert set(kinds) == {"SCHEMA", "RECORD", "STATE"} and kinds.count("RECORD") == 60
     assert not re.search(r"c\d+@example\.com|to@example\.com", err)  # no record contents
+
+
+def test_a_start_older_than_two_years_reads_archive_search_first(fake, client, settings):
+    old = [sample("customers", i, f"2022-0{1 + i % 9}-01T00:00:00.000Z") for i in range(30)]
+    recent = [sample("customers", 100 + i, ts(i)) for i in range(30)]
+    fake.archive["customer"], fake.search["customer"] = old, recent
+    three_years = dataclasses.replace(settings, start_date="2022-01-01T00:00:00.000Z")
+    messages = run_sync(client, three_years, selected_catalog("customers"))
+    emitted = [r["id"] for r in records_of(messages, "customers")]
+    assert sorted(emitted) == sorted(r["id"] for r in old + recent)  # no gap
+    stamps = [r["updated_at"] for r in records_of(messages, "customers")]
+    assert stamps == sorted(stamps)  # archive first: the bookmark only moves forward
+    (archive, body, _), (standard, second, _) = fake.requests[0], fake.requests[-1]
+    assert archive == "/v1/customers/archive/search" and standard == "/v1/customers/search"
+    horizon = "2023-03-04T00:00:00.000Z"  # NOW - 730 days (2023-03-02) + 2 days of overlap
+    assert {"customer_updated_at": {"lte": horizon}} in body["and"]
+    assert {"customer_updated_at": {"gte": "2022-01-01T00:00:00.000Z"}} in second["and"]
+
+
+def test_a_start_within_two_years_reads_no_archive(fake, client, settings):
+    fake.archive["customer"] = [sample("customers", 1, "2022-01-01T00:00:00.000Z")]
+    fake.search["customer"] = [sample("customers", 2, ts(1))]
+    messages = run_sync(client, settings, selected_catalog("customers"))
+    assert len(records_of(messages, "customers")) == 1
+    assert {path for path, _, _ in fake.requests} == {"/v1/customers/search"}

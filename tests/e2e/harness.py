@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tap_kustomer.streams import STREAMS, ListStream
+from tap_kustomer.sandbox import Sandbox
+from tap_kustomer.sandbox.data import CUSTOM_ATTRS
+from tap_kustomer.streams import klass_stream_id
 
 EVERYTHING = "2000-01-01T00:00:00Z"  # earlier than any sandbox record
 
@@ -75,22 +77,70 @@ def run_tap(tmp: Path, base_url: str, token: str, *, timeout: float = 600, **fil
     return collected(done.returncode, messages, done.stderr)
 
 
+# Sandbox catalog lists read whole by the full-table streams: stream → Dataset.catalog key.
+CATALOG_LISTS = {
+    "brands": "brands",
+    "queues": "queues",
+    "slas": "slas",
+    "sla_versions": "sla_versions",
+    "business_schedules": "schedules",
+    "klasses": "klasses",
+    "workflows": "workflows",
+    "satisfaction_surveys": "satisfaction",
+}
+
+
+def ground_truth(sandbox: Sandbox) -> dict:
+    """The sandbox's truth() plus what it does not list: the full-table streams, audit logs,
+    custom attribute metadata, and one kobject_<klass> entry per enabled klass.
+
+    Rows of a full-table stream carry `full_table`; audit logs are stamped by `createdAt`.
+    """
+    truth = sandbox.truth()
+    assert sandbox.app is not None
+    dataset = sandbox.app.ds
+    rows = truth["streams"]
+    for stream, key in CATALOG_LISTS.items():
+        rows[stream] = [{"id": doc["id"], "full_table": True} for doc in dataset.catalog[key]]
+    rows["custom_attribute_metadata"] = [
+        {"id": f"{resource}.{name}", "full_table": True}
+        for resource, definitions in CUSTOM_ATTRS.items()
+        for name in definitions
+    ]
+    rows["audit_logs"] = [
+        {"id": log["id"], "createdAt": log["attributes"]["createdAt"]} for log in dataset.audit_logs
+    ]
+    for klass in dataset.catalog["klasses"]:
+        if klass["attributes"]["status"] == "enabled":
+            name = klass["attributes"]["name"]
+            rows[klass_stream_id(name)] = [r for r in rows["kobjects"] if r["klass"] == name]
+    return truth
+
+
 def expected_ids(truth: dict, stream: str, since: str = EVERYTHING[:10]) -> set[str]:
-    """The records a sync from `since` must emit: every one search can reach (not archive-only),
-    soft-deleted ones included (`include_deleted` is on by default)."""
-    rows = truth["streams"][stream]
-    is_list = issubclass(STREAMS[stream], ListStream)
-    return {
-        row["id"]
-        for row in rows
-        if row["updatedAt"] >= since and (is_list or not row.get("archived"))
-    }
+    """The records a sync from `since` must emit: every one search or archive search can reach
+    (archived notes cannot be), soft-deleted ones included (`include_deleted` is on by default),
+    and the whole of each full-table stream."""
+    expected = set()
+    for row in truth["streams"][stream]:
+        stamp = row.get("updatedAt") or row.get("createdAt") or ""
+        reachable = not (stream == "notes" and row.get("archived"))
+        if row.get("full_table") or (stamp >= since and reachable):
+            expected.add(row["id"])
+    return expected
+
+
+def at_bookmark(truth: dict, stream: str, bookmark: dict) -> set[str]:
+    """The records stamped exactly at a stream's bookmark (an incremental run re-reads them)."""
+    key, value = next(iter(bookmark.items()))
+    field = {"updated_at": "updatedAt", "created_at": "createdAt"}[key]
+    return {row["id"] for row in truth["streams"][stream] if row.get(field) == value}
 
 
 def missing_and_extra(truth: dict, run: TapRun, since: str = EVERYTHING[:10]) -> dict[str, tuple]:
-    """Per stream: (ids the tap missed, ids it emitted that it should not have)."""
+    """Per stream of the truth: (ids the tap missed, ids it emitted that it should not have)."""
     report = {}
-    for stream in STREAMS:
+    for stream in truth["streams"]:
         want = expected_ids(truth, stream, since)
         got = set(run.ids(stream))
         if want - got or got - want:
