@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         "capped at 40%% of eligible customers (default: %(default)s)",
     )
     data.add_argument(
+        "--compat-1x",
+        action="store_true",
+        help="serve records singer-io tap-kustomer 1.1.0 can read to the end: no "
+        "relationship with data null, no null custom value, shortcuts' payload text as "
+        "Draft.js content and without conversation tags (ids, timestamps and ties unchanged)",
+    )
+    data.add_argument(
         "--horizon-days",
         type=int,
         default=730,

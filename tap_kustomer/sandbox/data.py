@@ -15,6 +15,7 @@ import threading
 from bisect import bisect_left
 
 from . import words as W
+from .compat import compat_1x
 from .util import DAY_MS, HOUR_MS, MINUTE_MS, dumps, fmt_ms, fmt_ms_offset, make_id
 
 # Volumes at scale 1.0 (the big ones are multiplied by ``scale``).
@@ -261,11 +262,19 @@ def _ref(type_: str, id_: str | None, path: str | None):
 class Dataset:
     """The whole generated org. Thread-safety: callers hold ``lock`` while mutating cores."""
 
-    def __init__(self, seed: int = 1, scale: float = 1.0, now_ms: int = 0, tie_block: int = 1200):
+    def __init__(
+        self,
+        seed: int = 1,
+        scale: float = 1.0,
+        now_ms: int = 0,
+        tie_block: int = 1200,
+        compat_1x: bool = False,
+    ):
         self.seed = int(seed)
         self.scale = float(scale)
         self.now_ms = int(now_ms)
         self.tie_block = int(tie_block)
+        self.compat_1x = bool(compat_1x)  # documents tap-kustomer 1.1.0 can read (compat.py)
         self.lock = threading.RLock()
         self.streams: dict[str, list[Rec]] = {}
         self.by_id: dict[str, dict[str, Rec]] = {}
@@ -870,7 +879,8 @@ class Dataset:
         return data
 
     def build_doc(self, rec: Rec) -> dict:
-        return getattr(self, "_doc_" + rec.stream)(rec)
+        doc = getattr(self, "_doc_" + rec.stream)(rec)
+        return compat_1x(doc) if self.compat_1x else doc
 
     def build_archive_doc(self, rec: Rec) -> dict:
         full = self.build_doc(rec)

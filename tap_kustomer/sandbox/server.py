@@ -43,6 +43,7 @@ class Options:
     slow_seconds: float = 5.0
     retry_after: bool = False
     tie_block: int = 1200
+    compat_1x: bool = False
     result_window: int = 10_000
     search_max_page_size: int = 500
     list_window: int = 0
@@ -181,7 +182,11 @@ class App:
         self.now_ms = parse_now(opts.now)
         self.t0 = time.monotonic_ns()
         self.ds = Dataset(
-            seed=opts.seed, scale=opts.scale, now_ms=self.now_ms, tie_block=opts.tie_block
+            seed=opts.seed,
+            scale=opts.scale,
+            now_ms=self.now_ms,
+            tie_block=opts.tie_block,
+            compat_1x=opts.compat_1x,
         )
         self.idx = Indexes(self.ds)
         self.engine = SearchEngine(self.idx, self.horizon_ms, self.visible_hi)

@@ -695,3 +695,75 @@ def test_now_option_sets_the_clock(truth):
     start = datetime.fromisoformat(NOW)
     assert start <= now < start + timedelta(minutes=5)
     assert ms(truth["horizon"]) == ms(truth["now"]) - 730 * 86_400_000
+
+
+# --------------------------------------------------------------------------- compat_1x
+def _null_relationships(records):
+    return [
+        (r["type"], name)
+        for r in records
+        for name, rel in r.get("relationships", {}).items()
+        if isinstance(rel, dict) and "data" in rel and rel["data"] is None
+    ]
+
+
+def test_compat_1x_serves_what_tap_kustomer_1_1_0_can_read(http):
+    paths = (
+        "/v1/customers?pageSize=100",
+        "/v1/conversations?pageSize=100",
+        "/v1/messages?pageSize=100",
+        "/v1/klasses/order?pageSize=100",
+        "/v1/users?pageSize=500",
+        "/v1/shortcuts?pageSize=100",
+    )
+    default = {p: http.get(p).json()["data"] for p in paths}
+    # the default data keeps the quirks 1.1.0 aborts on (behaviour unchanged)
+    assert _null_relationships([r for recs in default.values() for r in recs])
+    orders = default["/v1/klasses/order?pageSize=100"]
+    assert any(v is None for o in orders for v in o["attributes"]["custom"].values())
+    cuts = default["/v1/shortcuts?pageSize=100"]
+    assert all(isinstance(s["attributes"]["payload"]["text"], str) for s in cuts)
+    assert all(isinstance(s["attributes"]["conversation"]["tags"], list) for s in cuts)
+
+    opts = {"seed": 7, "scale": 1.0, "now": NOW, "prewarm": False}
+    with Sandbox(compat_1x=True, **opts) as box:
+        h = {"Authorization": f"Bearer {box.token}"}
+        compat = {
+            p: requests.get(box.base_url + p, headers=h, timeout=30).json()["data"] for p in paths
+        }
+        hits = requests.post(
+            f"{box.base_url}{SEARCH}?pageSize=100",
+            json=body("message", sort="asc"),
+            headers=h,
+            timeout=30,
+        ).json()["data"]
+        assert box.config()["options"]["compat_1x"] is True
+    records = [r for recs in compat.values() for r in recs] + hits
+    assert records and not _null_relationships(records)
+    for r in records:
+        assert None not in r["attributes"].get("custom", {}).values()
+    for path, recs in default.items():  # same records, ids and timestamps
+        assert [(r["id"], r["attributes"]["updatedAt"]) for r in compat[path]] == [
+            (r["id"], r["attributes"]["updatedAt"]) for r in recs
+        ]
+    by_id = {s["id"]: s for s in cuts}
+    for s in compat["/v1/shortcuts?pageSize=100"]:
+        text = s["attributes"]["payload"]["text"]
+        assert text["entityMap"] == {}
+        assert [b["text"] for b in text["blocks"]] == [
+            by_id[s["id"]]["attributes"]["payload"]["text"]
+        ]
+        assert "tags" not in s["attributes"]["conversation"]
+    msg = compat["/v1/messages?pageSize=100"]
+    inbound = next(m for m in msg if "data" not in m["relationships"].get("createdBy", {}))
+    assert inbound["relationships"]["customer"]["data"]["type"] == "customers"
+
+
+def test_cli_compat_1x_option(capsys):
+    from tap_kustomer.sandbox.cli import build_parser
+
+    assert build_parser().parse_args([]).compat_1x is False
+    assert build_parser().parse_args(["--compat-1x"]).compat_1x is True
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "--compat-1x" in capsys.readouterr().out

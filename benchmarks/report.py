@@ -1,0 +1,222 @@
+"""The benchmark's results: one row per tap run, the Markdown report and the PNG chart."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from procs import Measured
+
+SEARCH_STREAMS = ("customers", "conversations", "messages", "notes", "kobjects")
+SEARCH_ENDPOINTS = ("POST /v1/customers/search", "POST /v1/customers/archive/search")
+
+
+@dataclass
+class Row:
+    """One tap run and what the sandbox counted during it."""
+
+    key: str
+    scenario: str
+    tap: str
+    data: str
+    result: str
+    m: Measured
+    stats: dict
+    charted: bool = True
+
+    @property
+    def records(self) -> int:
+        return sum(self.m.output.records.values())
+
+    @property
+    def unique(self) -> int:
+        return sum(self.m.output.unique_counts().values())
+
+    @property
+    def search_records(self) -> int:
+        return sum(self.m.output.records[s] for s in SEARCH_STREAMS)
+
+    @property
+    def search_unique(self) -> int:
+        counts = self.m.output.unique_counts()
+        return sum(counts.get(s, 0) for s in SEARCH_STREAMS)
+
+    @property
+    def requests(self) -> int:
+        return int(self.stats.get("total_requests", 0))
+
+    @property
+    def search_requests(self) -> int:
+        counts = self.stats.get("requests", {})
+        return sum(int(counts.get(e, 0)) for e in SEARCH_ENDPOINTS)
+
+    @property
+    def rate_limited(self) -> int:
+        return int(self.stats.get("rate_limited", 0))
+
+    @property
+    def unique_per_cpu(self) -> float | None:
+        return self.unique / self.m.cpu_s if self.m.cpu_s > 0 and self.unique else None
+
+    @property
+    def requests_per_1k(self) -> float | None:
+        return 1000 * self.requests / self.unique if self.unique else None
+
+    @property
+    def search_requests_per_1k(self) -> float | None:
+        return 1000 * self.search_requests / self.search_unique if self.search_unique else None
+
+
+@dataclass
+class Target:
+    """One of the issue's targets, checked against a run."""
+
+    name: str
+    measured: str
+    passed: bool | None  # None: could not be measured in this run
+
+
+# --------------------------------------------------------------------------- Markdown
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def machine() -> list[tuple[str, str]]:
+    """CPU model, cores, memory, OS and Python of this machine."""
+    model = "unknown"
+    memory = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+        with open("/proc/meminfo") as f:
+            kib = int(next(ln.split()[1] for ln in f if ln.startswith("MemTotal")))
+            memory = f"{kib / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    implementation = platform.python_implementation()
+    return [
+        ("CPU", model),
+        ("logical cores", str(os.cpu_count())),
+        ("memory", memory),
+        ("OS", platform.platform()),
+        ("Python (benchmark, this tap)", f"{platform.python_version()} ({implementation})"),
+    ]
+
+
+def runs_table(rows: list[Row]) -> list[str]:
+    out = [
+        "| run | scenario | tap | data | result | records | unique | unique records / CPU-s "
+        "| CPU s | wall s | requests / 1k records | search requests / 1k search records "
+        "| peak RSS MB | 429s |",
+        "|" + "---|" * 14,
+    ]
+    for r in rows:
+        out.append(
+            f"| {r.key} | {r.scenario} | {r.tap} | {r.data} | {r.result} | {r.records:,} "
+            f"| {r.unique:,} | {fmt(r.unique_per_cpu, 0)} | {r.m.cpu_s:.1f} | {r.m.wall_s:.1f} "
+            f"| {fmt(r.requests_per_1k, 2)} | {fmt(r.search_requests_per_1k, 2)} "
+            f"| {r.m.peak_rss_mb:.0f} | {r.rate_limited} |"
+        )
+    return out
+
+
+def targets_table(targets: list[Target]) -> list[str]:
+    out = ["| target | measured | result |", "|---|---|---|"]
+    for t in targets:
+        verdict = {True: "**PASS**", False: "**FAIL**", None: "not measured"}[t.passed]
+        out.append(f"| {t.name} | {t.measured} | {verdict} |")
+    return out
+
+
+def incremental_table(counts: dict[str, int]) -> list[str]:
+    out = ["| " + " | ".join(counts) + " |", "|" + "---|" * len(counts)]
+    out.append("| " + " | ".join(str(n) for n in counts.values()) + " |")
+    return out
+
+
+def write_markdown(
+    path: Path,
+    chart: Path,
+    bench: Any,
+    targets: list[Target],
+    notes: list[str],
+    elapsed: float,
+    versions: dict[str, str],
+) -> None:
+    """docs/benchmarks.md: machine, scenarios, every run, the targets and the notes."""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `bash benchmarks/run.sh` (see `benchmarks/README.md`); do not edit by "
+        "hand. This tap side by side with singer-io tap-kustomer 1.1.0 on the same data, in "
+        "the same run, against the local sandbox (`tap-kustomer-sandbox`, its own process).",
+        "",
+    ]
+    if bench.args.quick:
+        lines += ["**Quick run (`--quick`, a tenth of the data): not representative.**", ""]
+    lines += ["## Machine", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in machine()]
+    load = f"{bench.load_before:.2f} / {os.getloadavg()[0]:.2f}"
+    lines += [f"| load average (1 min) at start / end | {load} |"]
+    lines += [f"| date | {when} |", f"| benchmark wall time | {elapsed / 60:.1f} min |"]
+    lines += [f"| {name} | {version} |" for name, version in versions.items()]
+    settings = ", ".join(f"`{k}={v!r}`" for k, v in bench.settings.items()) or "none"
+    lines += [f"| this tap's extra settings (`--tap-setting`) | {settings} |", ""]
+    lines += ["## Targets", "", *targets_table(targets), ""]
+    lines += ["## Runs", "", f"![benchmark chart]({chart.name})", "", *runs_table(bench.rows)]
+    lines += ["", *legend(), "", "## Scenarios", ""]
+    lines += ["| scenario | sandbox flags | what |", "|---|---|---|"]
+    lines += [f"| {s['name']} | `{s['sandbox']}` | {s['what']} |" for s in bench.scenarios]
+    if bench.incremental:
+        lines += ["", "### 3d: requests per stream, no-change incremental run", ""]
+        lines += incremental_table(bench.incremental)
+    lines += ["", "## Notes", "", *[f"- {n}" for n in notes], ""]
+    path.write_text("\n".join(lines))
+
+
+def legend() -> list[str]:
+    return [
+        "Columns: *records* = RECORD messages printed; *unique* = distinct (stream, id). "
+        "*unique records / CPU-s* = unique records ÷ the tap process's user + system CPU "
+        "(`os.wait4` rusage; a duplicate earns nothing). *requests* = every `/v1` request the "
+        "sandbox received during the run (1.1.0's token check before each request included); "
+        "*search requests / 1k search records* = search calls ÷ unique records of the five "
+        "search streams. *peak RSS* = `ru_maxrss` of the tap process. *429s* = responses the "
+        "sandbox refused for budget.",
+    ]
+
+
+# --------------------------------------------------------------------------- chart
+def write_chart(path: Path, rows: list[Row]) -> None:
+    """Three panels: unique records per CPU-second, search requests per 1k, peak RSS."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [r for r in rows if r.unique and r.charted]
+    labels = [r.key for r in shown]
+    colors = ["#1f77b4" if r.tap == "this tap" else "#ff7f0e" for r in shown]
+    per_1k = [r.search_requests_per_1k for r in shown]
+    panels = [
+        ("unique records per CPU-second (higher is better)", [r.unique_per_cpu for r in shown], 0),
+        ("search requests per 1,000 search records (lower)", per_1k, 2),
+        ("peak RSS, MB (lower)", [r.m.peak_rss_mb for r in shown], 0),
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 0.45 * len(shown) + 2), sharey=True)
+    for ax, (title, values, digits) in zip(axes, panels, strict=True):
+        numbers = [v or 0.0 for v in values]
+        bars = ax.barh(labels, numbers, color=colors)
+        ax.bar_label(bars, labels=[fmt(v, digits) for v in values], padding=3)
+        ax.set_title(title, fontsize=10)
+        ax.margins(x=0.25)
+    axes[0].invert_yaxis()  # shared: the first run on top in every panel
+    fig.suptitle("tap-kustomer (blue) vs singer-io tap-kustomer 1.1.0 (orange), local sandbox")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
