@@ -99,7 +99,7 @@ class SearchStream(Stream):
 
     query_context: ClassVar[str]
     object_prefix: ClassVar[str | None] = None  # search attribute prefix, if not the context
-    archived: ClassVar[bool] = True  # archive search serves this context
+    in_archive_search: ClassVar[bool] = True  # archive search serves this context
     default_page_size = 500
     max_page_size = 500
 
@@ -114,7 +114,7 @@ class SearchStream(Stream):
         size = self.page_size(settings.page_size)
         oldest = archive_end(signpost)
         if start < oldest:
-            if self.archived:
+            if self.in_archive_search:
                 LOGGER.info(
                     "%s: reading records older than two years from archive search", self.name
                 )
@@ -199,7 +199,7 @@ class Messages(SearchStream):
 class Notes(SearchStream):
     name = "notes"
     query_context = "note"
-    archived = False  # archive search has no note context
+    in_archive_search = False  # archive search has no note context
     roles = search_roles("note")
 
 
@@ -280,18 +280,16 @@ class AuditLogs(ListStream):
     path = "/v1/audit-logs"
     replication_key = "created_at"
     stamp_attribute = "createdAt"
+    default_page_size = 1000
     max_page_size = 1000
     roles = read_role("audit_logs", "org.user.audit_logs.read")
 
     def records(
         self, client: KustomerClient, start: str, signpost: str, settings: Settings
     ) -> Iterator[list[JSON]]:
-        params = {
-            "count": self.page_size(settings.page_size or self.max_page_size),
-            "filter[start]": start,
-            "filter[end]": signpost,
-        }
-        return ListPager(client, self.path, 0, params, numbered=False).pages()
+        count = self.page_size(settings.page_size)
+        params = {"count": count, "filter[start]": start, "filter[end]": signpost}
+        return ListPager(client, self.path, count, params, numbered=False).pages()
 
 
 class ConversationEvents(Stream):

@@ -70,18 +70,12 @@ class Selection:
     deselected: frozenset[str]
 
 
-def select_streams(catalog: JSON | None, record_format: str = "denested") -> list[Selection]:
-    """Streams to sync: the catalog's selected ones, or every stream selected by default.
+def select_streams(catalog: JSON, record_format: str = "denested") -> list[Selection]:
+    """Streams to sync: the catalog's selected ones (see select_by_default for no catalog).
 
     In the `jsonapi` record format every stream has the same fixed schema, whatever the
     catalog's (so a catalog discovered in the other format still selects streams and fields).
     """
-    if catalog is None:
-        return [
-            Selection(cls, load_schema(cls.schema_file(), record_format), frozenset())
-            for cls in STREAMS.values()
-            if cls.selected_by_default
-        ]
     entries = catalog.get("streams") if isinstance(catalog, dict) else None
     if not isinstance(entries, list):
         raise ConfigError("catalog must be a JSON object with a 'streams' list")
