@@ -5,18 +5,24 @@ Nothing here knows about streams: callers get parsed JSON objects or a typed exc
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
+import threading
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import backoff
+import orjson
 import requests
+import requests.adapters
 
+from tap_kustomer.budget import RequestBudget
 from tap_kustomer.config import Settings
 from tap_kustomer.errors import (
     AuthError,
@@ -33,6 +39,10 @@ from tap_kustomer.progress import log_metric
 LOGGER = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
+T = TypeVar("T")
+
+# The stream a request is made for (sync sets it per stream thread; submit carries it along).
+CURRENT_STREAM: contextvars.ContextVar[str] = contextvars.ContextVar("stream", default="")
 
 # Status → (exception, message). Anything ≥ 500 (and 408) is retried; 429 waits for the budget.
 ERRORS: dict[int, tuple[type[KustomerAPIError], str]] = {
@@ -52,43 +62,12 @@ RETRY_STATUSES = frozenset({408, *range(500, 600)})
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounds on retrying; the defaults ride out a few minutes of trouble."""
+    """Bounds on retrying; the defaults ride out a few minutes of trouble. A 429 is always
+    waited out (Kustomer's budgets reset every minute), never turned into a failure."""
 
     max_tries: int = 6  # per request, for 5xx / network errors / bad bodies
     max_backoff: float = 60.0  # seconds, longest single backoff sleep
-    max_rate_limit_waits: int = 30  # per request, 429 answers waited out
     max_wait: float = 300.0  # seconds, longest single wait for a budget reset
-
-
-class RateBudget:
-    """What Kustomer's x-ratelimit-* headers say about the request budget left."""
-
-    def __init__(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
-        self._clock = clock
-        self._sleep = sleep
-        self.remaining: int | None = None
-        self.reset_at: float | None = None  # epoch seconds
-
-    def observe(self, headers: Any) -> None:
-        """Remember the budget reported by a response."""
-        remaining = _to_float(headers.get("x-ratelimit-remaining"))
-        self.remaining = None if remaining is None else int(remaining)
-        self.reset_at = _reset_time(headers, self._clock())
-
-    def wait_if_spent(self, max_wait: float) -> None:
-        """Before a request: if the last response said the budget is spent, wait for the reset."""
-        if self.remaining is not None and self.remaining <= 0 and self.reset_at is not None:
-            delay = min(self.reset_at - self._clock(), max_wait)
-            if delay > 0:
-                LOGGER.info("Kustomer request budget spent; waiting %.1f s for it to reset", delay)
-                self._sleep(delay)
-            self.remaining = None
-
-    def delay_after_429(self, headers: Any) -> float | None:
-        """Seconds to wait after a 429, from x-ratelimit-reset or Retry-After (the later)."""
-        now = self._clock()
-        times = [t for t in (_reset_time(headers, now), _retry_after(headers, now)) if t]
-        return max(max(times) - now, 0.0) if times else None
 
 
 class KustomerClient:
@@ -107,8 +86,20 @@ class KustomerClient:
         self.timeout = settings.request_timeout
         self.policy = policy or RetryPolicy()
         self._sleep = sleep or time.sleep  # looked up now, so tests can patch time.sleep
-        self.budget = RateBudget(clock or time.time, self._sleep)
+        self.budget = RequestBudget(
+            settings.api_utilization, clock=clock or time.time, sleep=self._sleep
+        )
         self.session = requests.Session()
+        # One connection per worker thread (requests' default pool keeps 10).
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(10, settings.max_workers))
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self._lock = threading.Lock()
+        self._counts: dict[str, Counter[str]] = defaultdict(Counter)
+        self._workers = max(1, settings.max_workers)
+        self._pool: ThreadPoolExecutor | None = None
+        # Pages fetched ahead of the one a stream is waiting for, over all streams.
+        self.read_ahead = threading.BoundedSemaphore(self._workers)
         self.session.headers.update(
             {
                 "Authorization": f"Bearer {settings.api_token}",
@@ -116,17 +107,16 @@ class KustomerClient:
                 "User-Agent": settings.user_agent,
             }
         )
-        self.request_count = 0  # attempts, retries included
-        self.retry_count = 0
-        self.rate_limit_wait_count = 0
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> JSON:
         """GET a path (or a relative link from a response) and return the JSON object."""
         return self.request("GET", path, params=params)
 
-    def post(self, path: str, body: JSON, params: dict[str, Any] | None = None) -> JSON:
-        """POST a JSON body and return the JSON object."""
-        return self.request("POST", path, params=params, body=body)
+    def post(
+        self, path: str, body: JSON, params: dict[str, Any] | None = None, parse: bool = True
+    ) -> Any:
+        """POST a JSON body and return the JSON object (its bytes, unparsed, if not `parse`)."""
+        return self.request("POST", path, params=params, body=body, parse=parse)
 
     def request(
         self,
@@ -134,28 +124,26 @@ class KustomerClient:
         path: str,
         params: dict[str, Any] | None = None,
         body: JSON | None = None,
-    ) -> JSON:
-        """Send one request, retrying what is transient, and return the parsed JSON object."""
+        parse: bool = True,
+    ) -> Any:
+        """Send one request, retrying what is transient, and return the parsed JSON object
+        (or, if not `parse`, the body's bytes: a page fetched ahead waits in a fifth of the
+        memory; `parse` it when it is needed)."""
         url = self._url(path)
         data = json.dumps(body) if body is not None else None
         headers = {"Content-Type": "application/json"} if data is not None else None
         delays = _backoff_delays(self.policy.max_backoff)
-        failures = rate_limit_waits = 0
+        search = path.endswith("/search")
+        failures = 0
         while True:
-            self.budget.wait_if_spent(self.policy.max_wait)
+            self.budget.acquire(search)
             try:
-                return self._attempt(method, url, params, data, headers)
+                content = self._attempt(method, url, params, data, headers, search)
+                return self.parse(content) if parse else content
             except RateLimitedError as exc:
-                rate_limit_waits += 1
-                if rate_limit_waits > self.policy.max_rate_limit_waits:
-                    raise RateLimitedError(
-                        f"{method} {_shown(path)}: still rate limited (429) after "
-                        f"{self.policy.max_rate_limit_waits} waits; try again later",
-                        429,
-                    ) from None
-                delay = exc.wait if exc.wait is not None else next(delays)
+                delay = self.budget.refused(exc.headers or {}, search, next(delays))
                 delay = min(delay, self.policy.max_wait)
-                self.rate_limit_wait_count += 1
+                self._count("rate_limit_waits")
                 LOGGER.warning(
                     "%s %s: rate limited (429); waiting %.1f s", method, _shown(path), delay
                 )
@@ -168,7 +156,7 @@ class KustomerClient:
                         exc.status,
                     ) from None
                 delay = next(delays)
-                self.retry_count += 1
+                self._count("retries")
                 LOGGER.warning(
                     "%s %s failed (%s); retry %d of %d in %.1f s",
                     method,
@@ -180,6 +168,23 @@ class KustomerClient:
                 )
                 self._sleep(delay)
 
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Run a request function on the client's worker threads (max_workers of them),
+        counted for the stream that asked."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="request")
+        return self._pool.submit(contextvars.copy_context().run, fn, *args)
+
+    def counts(self, stream: str) -> Counter[str]:
+        """A stream's "requests" (attempts), "retries" and "rate_limit_waits" so far."""
+        with self._lock:
+            return Counter(self._counts[stream])
+
+    def _count(self, counter: str) -> None:
+        with self._lock:
+            self._counts[CURRENT_STREAM.get()][counter] += 1
+
     def _attempt(
         self,
         method: str,
@@ -187,8 +192,9 @@ class KustomerClient:
         params: dict[str, Any] | None,
         data: str | None,
         headers: dict[str, str] | None,
-    ) -> JSON:
-        self.request_count += 1
+        search: bool,
+    ) -> bytes:
+        self._count("requests")
         LOGGER.debug("%s %s %s", method, _shown(url), params or "")
         started = time.monotonic()
         try:
@@ -204,11 +210,11 @@ class KustomerClient:
             raise RetryableError(f"connection problem ({exc.__class__.__name__})") from None
         status = response.status_code
         self._timer(url, started, status)
-        self.budget.observe(response.headers)
         if status == 429:
             error = RateLimitedError("rate limited", 429)
-            error.wait = self.budget.delay_after_429(response.headers)
+            error.headers = response.headers
             raise error
+        self.budget.observe(response.headers, search)
         if status in RETRY_STATUSES:
             raise RetryableError(f"HTTP {status}", status)
         if status >= 400:
@@ -216,12 +222,17 @@ class KustomerClient:
             detail = _error_detail(content)
             message = template.format(base_url=self.base_url, status=status)
             raise exc_type(f"{message}: {detail}" if detail else message, status, detail)
+        return content
+
+    @staticmethod
+    def parse(content: bytes) -> JSON:
+        """A successful answer's JSON object; a body cut short or garbled is worth a retry."""
         try:
-            payload = json.loads(content)
+            payload = orjson.loads(content)
         except ValueError:
-            raise RetryableError(f"HTTP {status} with a body that is not valid JSON") from None
+            raise RetryableError("HTTP 200 with a body that is not valid JSON") from None
         if not isinstance(payload, dict):
-            raise RetryableError(f"HTTP {status} with JSON that is not an object")
+            raise RetryableError("HTTP 200 with JSON that is not an object")
         return payload
 
     @staticmethod
@@ -243,7 +254,9 @@ class KustomerClient:
         return self.base_url + (path if path.startswith("/") else "/" + path)
 
     def close(self) -> None:
-        """Release the connection pool."""
+        """Stop the worker threads and release the connection pool."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         self.session.close()
 
 
@@ -251,34 +264,6 @@ def _backoff_delays(max_value: float) -> Iterator[float]:
     delays = backoff.expo(base=2, factor=1, max_value=max_value)
     next(delays)  # backoff's generators are primed with a None first value
     return delays
-
-
-def _to_float(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _reset_time(headers: Any, now: float) -> float | None:
-    """x-ratelimit-reset is UTC epoch seconds; small values are read as seconds from now."""
-    value = _to_float(headers.get("x-ratelimit-reset"))
-    if value is None or value < 0:
-        return None
-    return value if value > 1_000_000_000 else now + value
-
-
-def _retry_after(headers: Any, now: float) -> float | None:
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    seconds = _to_float(value)
-    if seconds is not None:
-        return now + max(seconds, 0.0)
-    try:
-        return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
 
 
 def _error_detail(content: bytes) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TapKustomerError(Exception):
     """Base class: the message is shown to the user as one CRITICAL line."""
@@ -47,7 +49,7 @@ class RetryableError(KustomerAPIError):
 class RateLimitedError(RetryableError):
     """429: the request budget is spent until the window resets."""
 
-    wait: float | None = None  # seconds until the budget resets, when the headers say
+    headers: Any = None  # the response's headers: they name the budget and its reset
 
 
 class PagingError(TapKustomerError):

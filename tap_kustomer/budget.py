@@ -1,0 +1,187 @@
+"""The run's request budget, shared by every stream and thread.
+
+Kustomer meters two budgets (see README, "Rate limits"):
+
+- search: 100 requests per minute per API key. It belongs to this key, so the tap uses all of it.
+- org: 300 to 2,000 requests per minute (by plan) shared by every key and every agent of the
+  org. The tap takes `api_utilization` percent of it, so the app and other integrations keep
+  the rest.
+
+Each budget is a `Bucket`: how many requests the tap may start before its window resets. The
+buckets start from Kustomer's documented figures and learn the real ones from every response's
+`x-ratelimit-limit`, `-remaining` and `-reset` headers; a 429 pauses the bucket until the
+reset it names. A request waits here before it is sent, never after a refusal it could have
+foreseen.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+LOGGER = logging.getLogger(__name__)
+
+SEARCH_LIMIT = 100  # searches per window per API key (Kustomer's documented figure)
+ORG_LIMIT = 300  # the smallest plan's org budget, until a response names the real one
+WINDOW = 60.0  # seconds
+
+
+@dataclass
+class Bucket:
+    """One budget: `limit` requests per window, of which the tap takes `share`."""
+
+    name: str
+    limit: int
+    share: float = 1.0
+    window: float = WINDOW
+    used: int = 0  # requests this tap started in the current window
+    left: int | None = None  # what the server last said remains for everyone, minus our since
+    resets_at: float | None = None  # epoch seconds; None: no window open yet
+    paused_until: float = 0.0  # after a 429
+
+    @property
+    def allowance(self) -> int:
+        """Requests the tap may start per window."""
+        return max(1, math.floor(self.limit * self.share))
+
+    def roll(self, now: float) -> None:
+        """Open a new window when the current one has reset."""
+        if self.resets_at is None or now >= self.resets_at:
+            self.used, self.left = 0, None
+            self.resets_at = now + self.window
+
+    def wait(self, now: float) -> float:
+        """Seconds until this bucket lets one more request start (0: now)."""
+        if now < self.paused_until:
+            return self.paused_until - now
+        self.roll(now)
+        if self.used < self.allowance and (self.left is None or self.left > 0):
+            return 0.0
+        return max(self.resets_at - now, 0.0) if self.resets_at is not None else 0.0
+
+    def take(self) -> None:
+        self.used += 1
+        if self.left is not None:
+            self.left -= 1
+
+    def learn(self, limit: int | None, remaining: int | None, reset: float | None, now: float):
+        """What a response's headers say about this budget."""
+        if limit is not None and limit > 0:
+            self.limit = limit
+        if reset is not None and reset > now:
+            if self.resets_at is not None and reset > self.resets_at + 1:
+                self.used, self.left = 0, None  # the server moved to a later window than ours
+            self.resets_at = reset
+        if remaining is not None:
+            self.left = remaining
+            if limit is not None and self.share >= 1:  # all ours: count what the server saw
+                self.used = max(self.used, limit - remaining)
+
+
+class RequestBudget:
+    """Both budgets, thread-safe. `acquire` before each request, `observe` after it."""
+
+    def __init__(
+        self,
+        utilization: float = 50.0,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self.search = Bucket("search", SEARCH_LIMIT)
+        self.org = Bucket("org", ORG_LIMIT, share=utilization / 100)
+        self.waits = 0  # times a request had to wait for the budget
+
+    def _buckets(self, search: bool) -> tuple[Bucket, ...]:
+        return (self.org, self.search) if search else (self.org,)
+
+    def acquire(self, search: bool) -> None:
+        """Block until one more request may start, then count it."""
+        logged = False
+        while True:
+            with self._lock:
+                now = self._clock()
+                delay = max(b.wait(now) for b in self._buckets(search))
+                if delay <= 0:
+                    for bucket in self._buckets(search):
+                        bucket.take()
+                    return
+                if not logged:
+                    self.waits += 1
+            if not logged:
+                LOGGER.info("Kustomer request budget spent; waiting %.1f s for it to reset", delay)
+                logged = True
+            self._sleep(delay)
+
+    def observe(self, headers: Any, search: bool) -> None:
+        """Learn from a response's x-ratelimit-* headers."""
+        limit = _to_int(headers.get("x-ratelimit-limit"))
+        remaining = _to_int(headers.get("x-ratelimit-remaining"))
+        if limit is None and remaining is None:
+            return
+        with self._lock:
+            now = self._clock()
+            bucket = self._bucket_for(limit, search)
+            bucket.learn(limit, remaining, reset_time(headers, now), now)
+
+    def refused(self, headers: Any, search: bool, fallback: float) -> float:
+        """A 429: pause the budget it names until its reset; the seconds to wait."""
+        with self._lock:
+            now = self._clock()
+            bucket = self._bucket_for(_to_int(headers.get("x-ratelimit-limit")), search)
+            times = [t for t in (reset_time(headers, now), retry_after(headers, now)) if t]
+            until = max(times) if times else now + fallback
+            until = max(until, now)
+            bucket.paused_until = max(bucket.paused_until, until)
+            bucket.used, bucket.left = bucket.allowance, 0  # spent until it resets
+            bucket.resets_at = bucket.paused_until
+            return until - now
+
+    def _bucket_for(self, limit: int | None, search: bool) -> Bucket:
+        """The budget a response's headers describe: a search answer naming a limit no larger
+        than the search budget describes that; anything else, the org's."""
+        if search and (limit is None or limit <= SEARCH_LIMIT):
+            return self.search
+        return self.org
+
+
+def _to_int(value: Any) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def reset_time(headers: Any, now: float) -> float | None:
+    """x-ratelimit-reset is UTC epoch seconds; small values are read as seconds from now."""
+    try:
+        value = float(headers.get("x-ratelimit-reset"))
+    except (TypeError, ValueError):
+        return None
+    if value < 0:
+        return None
+    return value if value > 1_000_000_000 else now + value
+
+
+def retry_after(headers: Any, now: float) -> float | None:
+    """Retry-After, in seconds or as an HTTP date."""
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return now + max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
