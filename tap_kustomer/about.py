@@ -106,6 +106,24 @@ SETTINGS: dict[str, Any] = {
             "description": "Seconds between progress lines (records, pages, records per "
             "second, percent done) for each stream being synced.",
         },
+        "max_workers": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 32,
+            "default": 4,
+            "description": "Streams synced at the same time, and search pages fetched ahead "
+            "within each; 1 syncs one stream at a time. The request budget is shared whatever "
+            "the number.",
+        },
+        "api_utilization": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 100,
+            "default": 50,
+            "description": "Percent of the org's request budget (x-ratelimit-limit, 300 to "
+            "2,000 a minute by plan, shared with agents and other integrations) the tap may "
+            "use. The key's own search budget (100 a minute) is always used in full.",
+        },
         "page_size_limit": {
             "type": ["integer", "string"],
             "description": "tap-kustomer 1.x's name for page_size (an integer or a string of "

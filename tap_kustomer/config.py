@@ -47,6 +47,8 @@ class Settings:
     progress_interval: float = 30.0  # seconds between progress lines per stream
     include_deleted: bool = True  # search asks for soft-deleted records too (deleted: true)
     record_format: str = "denested"  # or "jsonapi": resources as Kustomer returns them
+    max_workers: int = 4  # streams synced at once, and requests in flight per stream
+    api_utilization: float = 50.0  # percent of the org's request budget the tap may use
 
 
 def read_json_file(path: str, what: str) -> Any:
@@ -81,6 +83,8 @@ def load_settings(raw: Any, now: datetime | None = None) -> Settings:
         progress_interval=_positive_number(raw.get("progress_interval", 30), "progress_interval"),
         include_deleted=_boolean(raw.get("include_deleted", True), "include_deleted"),
         record_format=_record_format(raw.get("record_format", "denested")),
+        max_workers=_max_workers(raw.get("max_workers", 4)),
+        api_utilization=_api_utilization(raw.get("api_utilization", 50)),
     )
     _log_compatibility(raw, settings)
     return settings
@@ -195,6 +199,28 @@ def _page_size(raw: dict[str, Any]) -> int | None:
             "(values above an endpoint's maximum are lowered to it)"
         )
     return number
+
+
+def _max_workers(value: Any) -> int:
+    number = _whole_number(value)
+    if number is None or not 1 <= number <= 32:
+        raise ConfigError(
+            f"config 'max_workers' {value!r} must be a whole number from 1 to 32 "
+            "(1 syncs one stream at a time)"
+        )
+    return number
+
+
+def _api_utilization(value: Any) -> float:
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 100:
+        raise ConfigError(
+            f"config 'api_utilization' {value!r} must be a percentage above 0 and at most 100 "
+            "(the share of the org's request budget the tap may use)"
+        )
+    return float(value)
 
 
 def _given(raw: dict[str, Any], key: str) -> bool:

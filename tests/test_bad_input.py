@@ -146,6 +146,10 @@ CASES = [
     Case("config page size text", 2, "'page_size'", config={**GOOD, "page_size": "many"}),
     Case("config page size float", 2, "'page_size'", config={**GOOD, "page_size": 2.5}),
     Case("config negative timeout", 2, "'request_timeout'", config={**GOOD, "request_timeout": -1}),
+    Case("config max_workers zero", 2, "'max_workers' 0", config={**GOOD, "max_workers": 0}),
+    Case("config max_workers huge", 2, "from 1 to 32", config={**GOOD, "max_workers": 500}),
+    Case("config utilization 0", 2, "'api_utilization' 0", config={**GOOD, "api_utilization": 0}),
+    Case("config utilization 150", 2, "at most 100", config={**GOOD, "api_utilization": 150}),
     Case(
         "config user_agent type",
         2,
