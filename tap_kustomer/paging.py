@@ -1,35 +1,41 @@
-"""The two pagers: exact keyset paging over Kustomer search, and links.next paging over lists.
+"""The two pagers: exact search paging over Kustomer search, and links.next paging over lists.
 
 Kustomer search returns at most the first 10,000 results of a query, and records that share an
-`updatedAt` come back in no guaranteed order. So the search pager never walks deep page numbers:
+`updatedAt` come back in no guaranteed order between queries (one query keeps its order). So
+the search pager reads a query in chunks of at most 10,000 results:
 
-1. It asks for page 1 of `updated_at >= L` (sorted ascending), emits what it has not emitted at
-   that timestamp yet, and moves L to the last `updatedAt` on the page. Records tied at L are
-   re-read on the next page 1 and dropped by id.
-2. If a whole page shares L (a tie block larger than a page), moving L cannot make progress:
-   the block `updated_at == L` is then read by page number (it is small and fixed, so offsets
-   are safe), re-read if its size changed meanwhile, and the scan goes on with `updated_at > L`.
-3. A block too big for the 10,000-result window is split the same way by `createdAt`; only if
-   more than 10,000 records share both timestamps does the tap stop, with a clear error, rather
-   than skip any of them.
+1. It asks for page 1 of `updated_at >= L` (ascending, `<= end`), which tells the query's
+   `meta.total`, then pages 2, 3, ... of the same query, fetched ahead in parallel when the
+   client has workers. Offsets are safe while the query's set is unchanged, and records can
+   only leave it (an update moves a record past `end`), so every page whose total equals page
+   1's was cut from the same set. At the first page whose total differs, the rest of the chunk
+   is dropped and a new query starts at the last `updatedAt` already read.
+2. After 10,000 results the next chunk starts at the last `updatedAt` read (`>=`, so records
+   sharing it are re-read and dropped by id).
+3. A chunk whose 10,000 results all share one `updatedAt` is split the same way by
+   `createdAt`; only if more than 10,000 records share both timestamps does the tap stop, with
+   a clear error, rather than skip any of them.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from tap_kustomer.client import JSON, KustomerClient
-from tap_kustomer.errors import PagingError
+from tap_kustomer.errors import PagingError, RetryableError
 from tap_kustomer.timeutil import canonical_ts
 
 LOGGER = logging.getLogger(__name__)
 
 SEARCH_PATH = "/v1/customers/search"
 SEARCH_WINDOW = 10_000  # a search query reaches only its first 10,000 results
-MAX_BLOCK_PASSES = 5  # re-reads of a tie block that keeps changing while it is read
+MAX_RESTARTS = 5  # re-reads of a tie block whose records keep changing while it is read
 
 
 @dataclass
@@ -88,9 +94,16 @@ class SearchPager:
     """Every record of one search context updated in [start, end], each exactly once."""
 
     def __init__(
-        self, client: KustomerClient, spec: SearchSpec, page_size: int, start: str, end: str
+        self,
+        client: KustomerClient,
+        spec: SearchSpec,
+        page_size: int,
+        start: str,
+        end: str,
+        ahead: int = 1,
     ) -> None:
         self.client = client
+        self.ahead = max(1, ahead)  # pages of one query requested at once
         self.spec = spec
         self.page_size = page_size
         self.start = start
@@ -115,61 +128,125 @@ class SearchPager:
         lower: str | None,
         inclusive: bool,
         upper: str | None,
+        block: bool = False,
     ) -> Iterator[Page]:
-        """Keyset paging on keys[0] within the `fixed` criteria; always page 1."""
+        """Chunks of one query on keys[0] within the `fixed` criteria (see the module doc).
+        `block`: the criteria pin keys[0] to one value (a tie block)."""
         key = keys[0]
+        restarts = 0
         while True:
             criteria = list(fixed)
             if lower is not None:
                 criteria.append({key.attr: {"gte" if inclusive else "gt": lower}})
             if upper is not None:
                 criteria.append({key.attr: {"lte": upper}})
-            response = self._search(criteria, key, 1)
-            records, values = self._sorted_records(response, key)
+            first = self._search(criteria, key, 1)
+            records, values = self._sorted_records(first, key)
             yield self._page(records)
-            if not _has_more(response, 1, len(records), self.page_size):
+            if not _has_more(first, 1, len(records), self.page_size):
                 return
-            last = values[-1]
-            if values[0] == last:  # a whole page shares one value: moving the bound can't help
-                block = [*fixed, {key.attr: {"gte": last}}, {key.attr: {"lte": last}}]
-                yield from self._drain(block, keys, last)
-                lower, inclusive = last, False
-            else:
-                lower, inclusive = last, True
-
-    def _drain(self, block: list[JSON], keys: list[_SortKey], value: str) -> Iterator[Page]:
-        """Read every record of a block sharing one sort value, by page number."""
-        key = keys[0]
-        for _ in range(MAX_BLOCK_PASSES):
-            first_total = total = None
-            page = 1
-            while True:
-                response = self._search(block, key, page)
-                records, _ = self._sorted_records(response, key)
-                total = _total(response)
-                first_total = total if page == 1 else first_total
-                yield self._page(records)
-                if page == 1 and total is not None and total >= SEARCH_WINDOW:
-                    yield from self._split(block, keys, value)
-                    return
-                if not _has_more(response, page, len(records), self.page_size):
+            total = _total(first)
+            if total is None:  # no total, no safe offsets: page 1 of a new query each time
+                if values[0] == values[-1]:
+                    raise PagingError(
+                        f"{self.spec.query_context} search: a whole page shares {key.field} "
+                        f"{values[-1]} and Kustomer's answer has no meta.total, so the tap "
+                        "cannot page past it safely"
+                    )
+                lower, inclusive = values[-1], True
+                continue
+            if values[0] == values[-1] and total > SEARCH_WINDOW:
+                # Page 1 is one value and the query is beyond the window: if that value's
+                # block is too, split it now rather than read 10,000 of it first.
+                value = values[-1]
+                pinned = [*fixed, {key.attr: {"gte": value}}, {key.attr: {"lte": value}}]
+                if (_total(self._search(pinned, key, 1)) or 0) >= SEARCH_WINDOW:
+                    yield from self._split(pinned, keys, value)
+                else:
+                    yield from self._scan(pinned, keys, None, True, None, block=True)
+                lower, inclusive = value, False
+                continue
+            size = _page_size(first, self.page_size)
+            last_page = min(math.ceil(total / size), SEARCH_WINDOW // size)
+            lowest, highest = values[0], values[-1]
+            complete = True
+            for response in self._pages(criteria, key, range(2, last_page + 1)):
+                if _total(response) != total:  # the set changed: later offsets may have moved
+                    complete = False
                     break
-                if (page + 1) * _page_size(response, self.page_size) > SEARCH_WINDOW:
-                    yield from self._split(block, keys, value)
-                    return
-                page += 1
-            if total == first_total:
+                records, values = self._sorted_records(response, key)
+                if values and values[0] < highest:
+                    raise self._out_of_order(key)
+                yield self._page(records)
+                highest = values[-1] if values else highest
+            if complete and total <= last_page * size:
                 return
-            LOGGER.warning(
-                "%s: records sharing %s %s changed while being read; reading them again",
-                self.spec.query_context,
-                key.field,
-                value,
-            )
-        raise PagingError(
-            f"{self.spec.query_context} search: the records sharing {key.field} {value} kept "
-            f"changing over {MAX_BLOCK_PASSES} reads; run the tap again later"
-        )
+            if not complete:
+                if block:  # read the (small) block again; ids already written are dropped
+                    restarts += 1
+                    if restarts >= MAX_RESTARTS:
+                        raise PagingError(
+                            f"{self.spec.query_context} search: the records sharing "
+                            f"{key.field} {highest} kept changing over {MAX_RESTARTS} reads; "
+                            "run the tap again later"
+                        )
+                    continue
+                LOGGER.info(
+                    "%s: records changed while being read; reading on from %s %s",
+                    self.spec.query_context,
+                    key.field,
+                    highest,
+                )
+                if highest == lower:  # still inside the block at `lower`: read it on its own
+                    pinned = [*fixed, {key.attr: {"gte": lower}}, {key.attr: {"lte": lower}}]
+                    yield from self._scan(pinned, keys, None, True, None, block=True)
+                    lower, inclusive = highest, False
+                    continue
+            elif lowest == highest:  # 10,000 results share one value: moving L can't help
+                pinned = [*fixed, {key.attr: {"gte": highest}}, {key.attr: {"lte": highest}}]
+                yield from self._split(pinned, keys, highest)
+                lower, inclusive = highest, False
+                continue
+            lower, inclusive = highest, True
+
+    def _pages(self, criteria: list[JSON], key: _SortKey, numbers: range) -> Iterator[JSON]:
+        """The answers for these page numbers of one query, in order. Up to `ahead` of them
+        are requested at once, the ones beyond the first only while the client's shared
+        read-ahead allowance lasts (so memory stays flat however many streams run)."""
+        # (the answer's bytes, whether it holds a read-ahead allowance, its page number)
+        pending: deque[tuple[Future[bytes], bool, int]] = deque()
+        todo = iter(numbers)
+        try:
+            while True:
+                while len(pending) < self.ahead:
+                    extra = bool(pending)
+                    if extra and not self.client.read_ahead.acquire(blocking=False):
+                        break
+                    number = next(todo, None)
+                    if number is None:
+                        if extra:
+                            self.client.read_ahead.release()
+                        break
+                    future = self.client.submit(self._search, criteria, key, number, False)
+                    pending.append((future, extra, number))
+                if not pending:
+                    return
+                future, extra, number = pending.popleft()
+                try:
+                    content = future.result()
+                finally:
+                    if extra:
+                        self.client.read_ahead.release()
+                try:
+                    response = self.client.parse(content)
+                except RetryableError:  # a garbled body: ask for that page again, with retries
+                    response = self._search(criteria, key, number)
+                yield response
+        finally:
+            for future, extra, _ in pending:
+                future.cancel()
+                if extra:
+                    self.client.read_ahead.release()
 
     def _split(self, block: list[JSON], keys: list[_SortKey], value: str) -> Iterator[Page]:
         """A block too big for the result window: page it by the next sort key."""
@@ -189,7 +266,13 @@ class SearchPager:
         )
         yield from self._scan(block, keys[1:], None, True, None)
 
-    def _search(self, criteria: list[JSON], key: _SortKey, page: int) -> JSON:
+    def _out_of_order(self, key: _SortKey) -> PagingError:
+        return PagingError(
+            f"{self.spec.query_context} search: Kustomer returned results out of "
+            f"{key.field} order, so paging could skip records; stopping"
+        )
+
+    def _search(self, criteria: list[JSON], key: _SortKey, page: int, parse: bool = True) -> Any:
         body: JSON = {
             "and": criteria,
             "sort": [{key.attr: "asc"}],
@@ -197,9 +280,8 @@ class SearchPager:
         }
         if self.spec.include_deleted:
             body["includeDeleted"] = True
-        response = self.client.post(
-            self.spec.path, body, {"page": page, "pageSize": self.page_size}
-        )
+        params = {"page": page, "pageSize": self.page_size}
+        response = self.client.post(self.spec.path, body, params, parse)
         if not self._searched:
             self._searched, self._total = True, _total(response)
         return response
@@ -220,10 +302,7 @@ class SearchPager:
                     f"{key.field}, so the tap cannot page past it safely"
                 )
             if values and value < values[-1]:
-                raise PagingError(
-                    f"{self.spec.query_context} search: Kustomer returned results out of "
-                    f"{key.field} order, so paging could skip records; stopping"
-                )
+                raise self._out_of_order(key)
             values.append(value)
         return records, values
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -25,6 +25,7 @@ from tap_kustomer.timeutil import format_ts
 from tap_kustomer.transform import (
     custom_attribute_resources,
     denest,
+    drop_fields,
     jsonapi,
     normalize_recipients,
 )
@@ -84,6 +85,16 @@ class Stream:
         """Pages of raw resources updated at or after `start`."""
         raise NotImplementedError
 
+    def shaper(self, record_format: str, deselected: Collection[str]) -> Callable[[JSON], JSON]:
+        """The function that turns each raw resource into the record this run emits."""
+        if not deselected:
+            return lambda resource: self.shape(resource, record_format)
+
+        def shape(resource: JSON) -> JSON:
+            return drop_fields(self.shape(resource, record_format), deselected)
+
+        return shape
+
     def shape(self, resource: JSON, record_format: str = "denested") -> JSON:
         """A raw JSON:API resource as the record this stream emits."""
         if record_format == "jsonapi":
@@ -112,6 +123,7 @@ class SearchStream(Stream):
         self, client: KustomerClient, start: str, signpost: str, settings: Settings
     ) -> Iterator[Page]:
         size = self.page_size(settings.page_size)
+        ahead = settings.max_workers  # pages of one query requested at once
         oldest = archive_end(signpost)
         if start < oldest:
             if self.in_archive_search:
@@ -119,7 +131,7 @@ class SearchStream(Stream):
                     "%s: reading records older than two years from archive search", self.name
                 )
                 archive = self.spec(settings, ARCHIVE_SEARCH_PATH)
-                yield from SearchPager(client, archive, size, start, oldest).pages()
+                yield from SearchPager(client, archive, size, start, oldest, ahead).pages()
             else:
                 LOGGER.warning(
                     "%s: Kustomer keeps no archive search for this object, so records last "
@@ -127,7 +139,8 @@ class SearchStream(Stream):
                     self.name,
                 )
         # From `start`, not from the archive's end: no gap, whatever the exact horizon is.
-        yield from SearchPager(client, self.spec(settings), size, start, signpost).pages()
+        standard = self.spec(settings)
+        yield from SearchPager(client, standard, size, start, signpost, ahead).pages()
 
 
 class ListStream(Stream):

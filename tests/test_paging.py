@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 
+from tap_kustomer.client import KustomerClient
 from tap_kustomer.errors import PagingError
 from tap_kustomer.paging import ListPager, SearchPager, SearchSpec
 from tests.fakes import resource, ts
@@ -22,9 +26,51 @@ def test_spread_records_each_once_ascending(fake, client):
     ids, _ = collect(SearchPager(client, SPEC, 500, START, END))
     assert sorted(ids) == sorted(r["id"] for r in fake.search["customer"])
     assert len(ids) == len(set(ids))
-    # Page 1 of a keyset query each time: the requests stay near records / 500.
-    assert fake.search_count() <= 4
-    assert all(params["page"] == "1" for _, body, params in fake.requests)
+    # One query read by page number: exactly ceil(1234 / 500) requests, nothing re-read.
+    assert [p["page"] for _, _, p in fake.requests] == ["1", "2", "3"]
+    assert len({json.dumps(body, sort_keys=True) for _, body, _ in fake.requests}) == 1
+
+
+def test_tie_blocks_cost_no_extra_request(fake, client):
+    records = [resource("customer", i, ts(i)) for i in range(300)]
+    records += [resource("customer", 1000 + i, ts(150.5)) for i in range(1200)]
+    records += [resource("customer", 5000 + i, ts(400 + i)) for i in range(300)]
+    fake.search["customer"] = records
+    ids, _ = collect(SearchPager(client, SPEC, 500, START, END))
+    assert sorted(ids) == sorted(r["id"] for r in records)
+    assert fake.search_count() == 4  # 1,800 records: ceil(1800 / 500)
+
+
+@pytest.mark.parametrize("ahead", [2, 4, 16])
+def test_pages_fetched_ahead_arrive_in_order(fake, settings, ahead):
+    client = KustomerClient(replace(settings, max_workers=ahead))
+    records = [resource("customer", i, ts(i // 5)) for i in range(4321)]
+    fake.search["customer"] = records
+    ids, pages = collect(SearchPager(client, SPEC, 100, START, END, ahead))
+    client.close()
+    assert len(ids) == len(set(ids)) == 4321
+    stamps = [r["attributes"]["updatedAt"] for p in pages for r in p.records]
+    assert stamps == sorted(stamps)
+    assert fake.search_count() == 44
+
+
+def test_records_leaving_the_query_mid_read_are_not_skipped(fake, client, monkeypatch):
+    """An update moves a record past `end` while pages are read: offsets shift, so the pager
+    must notice (meta.total changes) and read on from what it has, losing nothing."""
+    records = [resource("customer", i, ts(i)) for i in range(1000)]
+    fake.search["customer"] = records
+    count = fake._count
+
+    def count_and_update(request):
+        count(request)
+        if len(fake.requests) == 2:  # before page 2 is answered: record 10 leaves the range
+            records[10]["attributes"]["updatedAt"] = ts(10**7)
+
+    monkeypatch.setattr(fake, "_count", count_and_update)
+    ids, pages = collect(SearchPager(client, SPEC, 100, START, END))
+    expected = {r["id"] for i, r in enumerate(records) if i != 10}
+    assert expected <= set(ids)  # record 110 moved to page 1's offsets: still read
+    assert pages[-1].bookmark == ts(999)
 
 
 def test_ties_larger_than_a_page_are_read_completely(fake, client):
@@ -68,8 +114,9 @@ def test_tie_block_beyond_the_window_is_split_by_created_at(fake, client):
     ids, _ = collect(SearchPager(client, SPEC, 500, START, END))
     assert len(ids) == len(set(ids)) == len(records)
     assert any("customer_created_at" in str(body["sort"]) for _, body, _ in fake.requests if body)
-    # The block's total shows it is too big, so it is split at once, not read 20 pages first.
-    assert fake.search_count() <= 30
+    # The first chunk reads 10,000 results (9,960 of them the block's, by page number); the
+    # query starting at the block sees it is too big and splits it at once: 20 + 2 + 22 + 1.
+    assert fake.search_count() <= 45
 
 
 def test_block_sharing_both_timestamps_beyond_the_window_fails_clearly(fake, client):
@@ -160,3 +207,24 @@ def test_list_pager_refuses_a_link_to_another_host(rsps, client):
     rsps.get("https://api.kustomerapp.com/v1/tags", json=page)
     with pytest.raises(PagingError, match="another host"):
         list(ListPager(client, "/v1/tags", 100).pages())
+
+
+def test_a_tie_block_is_read_alone_while_other_records_keep_changing(fake, client, monkeypatch):
+    """Updates elsewhere change every query's total; a restart that cannot move past a tie
+    block reads the block by itself (whose total holds still) instead of looping."""
+    block = [resource("customer", i, ts(5)) for i in range(250)]
+    rest = [resource("customer", 1000 + i, ts(10 + i)) for i in range(400)]
+    fake.search["customer"] = block + rest
+    count = fake._count
+    leaving = iter(rest[::-1])
+
+    def count_and_update(request):
+        count(request)
+        body = request[1]
+        if body and "lte" in str(body["and"]) and ts(5) not in str(body["and"][-1]):
+            next(leaving)["attributes"]["updatedAt"] = ts(10**7)  # one record leaves per search
+
+    monkeypatch.setattr(fake, "_count", count_and_update)
+    ids, _ = collect(SearchPager(client, SPEC, 100, START, END))
+    assert {r["id"] for r in block} <= set(ids)
+    assert len(ids) == len(set(ids))
