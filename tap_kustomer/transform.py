@@ -32,21 +32,51 @@ def snake(name: str) -> str:
 
 
 def snake_keys(value: Any) -> Any:
-    """Convert every dict key below value."""
+    """Convert every dict key below value (a copy: containers are never shared with the input)."""
     if isinstance(value, dict):
-        return {snake(k): snake_keys(v) for k, v in value.items()}
+        return _snake_dict(value)
     if isinstance(value, list):
-        return [snake_keys(v) for v in value]
+        return _snake_list(value)
     return value
+
+
+# The hot path of every record. Values below the top come from JSON parsing (dict, list, str,
+# int, float, bool, None), so exact type checks suffice: scalars are copied inline, without a
+# call per value, and only non-empty containers recurse.
+
+
+def _snake_dict(value: JSON) -> JSON:
+    cached = _SNAKE.get
+    out: JSON = {}
+    for key, item in value.items():
+        name = cached(key)
+        if name is None:
+            name = snake(key)
+        kind = type(item)
+        if kind is dict:
+            item = _snake_dict(item) if item else {}
+        elif kind is list:
+            item = _snake_list(item) if item else []
+        out[name] = item
+    return out
+
+
+def _snake_list(value: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in value:
+        kind = type(item)
+        if kind is dict:
+            item = _snake_dict(item) if item else {}
+        elif kind is list:
+            item = _snake_list(item) if item else []
+        out.append(item)
+    return out
 
 
 def denest(resource: JSON) -> JSON:
     """Flatten one JSON:API resource into the 1.x-compatible record shape."""
-    record: JSON = {}
     attributes = resource.get("attributes")
-    if isinstance(attributes, dict):
-        for key, value in attributes.items():
-            record[snake(key)] = snake_keys(value)
+    record: JSON = _snake_dict(attributes) if isinstance(attributes, dict) else {}
     record["id"] = resource.get("id")
     record["type"] = resource.get("type")
     relationships = resource.get("relationships")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from tap_kustomer.streams import Messages
 from tap_kustomer.transform import (
     denest,
@@ -115,3 +117,139 @@ def test_drop_fields():
         "id": 1,
         "name": "x",
     }
+
+
+# denest is the hot path of every sync and is written for speed; this is the plain recursive
+# version it replaced, kept as the oracle it must match exactly (values, key order, types).
+
+
+def _reference_snake_keys(value):
+    if isinstance(value, dict):
+        return {snake(k): _reference_snake_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_reference_snake_keys(v) for v in value]
+    return value
+
+
+def _reference_denest(resource):
+    record = {}
+    attributes = resource.get("attributes")
+    if isinstance(attributes, dict):
+        for key, value in attributes.items():
+            record[snake(key)] = _reference_snake_keys(value)
+    record["id"] = resource.get("id")
+    record["type"] = resource.get("type")
+    relationships = resource.get("relationships")
+    if isinstance(relationships, dict):
+        for name, relationship in relationships.items():
+            if not isinstance(relationship, dict) or "data" not in relationship:
+                continue
+            key = snake(name)
+            if key in record:
+                key += "_data"
+            record[key] = _reference_snake_keys(relationship["data"])
+    if "links" in resource:
+        record["links"] = _reference_snake_keys(resource["links"])
+    return record
+
+
+_KEYS = ["id", "type", "updatedAt", "updated_at", "totalSpentNum", "os00Str", "HTMLBody", "a", ""]
+_SCALARS = [None, True, False, 0, 1, -2.5, 0.0, "", "x", "camelCase", "1"]
+
+
+def _random_value(rng, depth):
+    roll = rng.random()
+    if depth > 4 or roll < 0.45:
+        return rng.choice(_SCALARS)
+    if roll < 0.75:
+        return {rng.choice(_KEYS): _random_value(rng, depth + 1) for _ in range(rng.randrange(5))}
+    return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+
+
+def _random_resource(rng):
+    resource = {"type": rng.choice(["customer", "message", None]), "id": rng.choice(["1", 2])}
+    if rng.random() < 0.9:
+        attributes = {rng.choice([*_KEYS, "sla", "orgId"]): _random_value(rng, 1) for _ in range(8)}
+        resource["attributes"] = attributes if rng.random() < 0.95 else rng.choice([None, []])
+    if rng.random() < 0.9:
+        relationships = {}
+        for name in rng.sample(["sla", "org", "createdBy", "orgId", "accessUsers", "type"], 4):
+            shape = rng.random()
+            if shape < 0.6:
+                relationships[name] = {"data": _random_value(rng, 2)}
+            elif shape < 0.8:
+                relationships[name] = {"links": {"self": f"/v1/{name}"}, "meta": {"kObject": 1}}
+            else:
+                relationships[name] = rng.choice([None, "x", [{"data": 1}]])
+        resource["relationships"] = relationships
+    if rng.random() < 0.7:
+        resource["links"] = rng.choice([{"self": "/x", "relatedTo": {"aB": [1]}}, None, {}])
+    return resource
+
+
+_EDGE_RESOURCES = [
+    {},
+    {"type": "tag", "id": "1"},
+    {"id": "1", "attributes": {}, "relationships": {}, "links": {}},
+    {"attributes": None, "relationships": None, "links": None},
+    {"attributes": [], "relationships": []},
+    CONVERSATION,
+    {
+        "id": "deep",
+        "attributes": {
+            "id": "attribute id is overwritten by the resource id",
+            "type": "and so is type",
+            "slaData": "overwritten by the sla relationship",
+            "fooBar": 1,
+            "foo_bar": 2,  # same snake name: the later value wins, in the earlier place
+            "outerMap": {"innerMap": {"leafKey": [{"deepKey": None}, [], {}, [[{"xY": [[]]}]]]}},
+            "listOfLists": [[1, 2], [], [[True, False]], [{"aB": {}}, {"cD": []}]],
+            "emptyMap": {},
+            "emptyList": [],
+            "scalars": [None, True, 0, 1.5, "s", {"n": None}],
+            "sla": {"matchedAt": "t", "breachedBool": False},
+        },
+        "relationships": {
+            "sla": {"data": {"type": "sla", "id": "s", "extraMeta": {"camelKey": 1}}},
+            "accessUsers": {"data": [{"type": "user", "id": "u1"}, []]},
+            "queue": {"data": None},
+            "emptyData": {"data": {}},
+            "listData": {"data": []},
+            "linksOnly": {"links": {"self": "/v1/x"}},
+            "metaOnly": {"meta": {"kobject": True}},
+            "notAnObject": "x",
+        },
+        "links": {"self": "/v1/x", "nestedLinks": [{"hrefLang": "en"}]},
+    },
+]
+
+
+def _containers(value):
+    if isinstance(value, dict | list):
+        yield value
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _containers(item)
+
+
+def test_denest_matches_the_reference_implementation_exactly():
+    rng = random.Random(20250402)
+    resources = _EDGE_RESOURCES + [_random_resource(rng) for _ in range(500)]
+    for resource in resources:
+        before = repr(resource)
+        record, expected = denest(resource), _reference_denest(resource)
+        # repr: also compares key order and types (True is not 1, 1.0 is not 1)
+        assert repr(record) == repr(expected), resource
+        assert repr(resource) == before  # the input is not modified ...
+        inputs = {id(c) for c in _containers(resource)}
+        assert not any(id(c) in inputs for c in _containers(record))  # ... nor shared
+
+
+def test_snake_keys_matches_the_reference_implementation_exactly():
+    rng = random.Random(7)
+    values = [{}, [], None, 1, "camelCase", [[[]]], [{"aB": [{"cD": {}}]}], {"aB": [[{"cD": 1}]]}]
+    values += [_random_value(rng, 0) for _ in range(500)]
+    for value in values:
+        converted = snake_keys(value)
+        assert repr(converted) == repr(_reference_snake_keys(value)), value
+        inputs = {id(c) for c in _containers(value)}
+        assert not any(id(c) in inputs for c in _containers(converted))
