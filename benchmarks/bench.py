@@ -460,6 +460,13 @@ def notes(b: Bench) -> list[str]:
             f"{per_window:.0f} per {WINDOW_SECONDS:g}-s window of the {SEARCH_BUDGET} allowed; "
             "elapsed windows = wall time ÷ window length."
         )
+    if b.incremental:
+        out.append(
+            "3d: list endpoints cannot filter or sort by `updatedAt`, and Kustomer's lists "
+            "return at most 100 records a page (users and teams 500), so a list stream must "
+            "read every page to know nothing changed: the sandbox's 180 tags and 240 shortcuts "
+            "take 2 and 3 requests. Every search stream and every one-page list takes one."
+        )
     return out + b.notes
 
 

@@ -41,6 +41,7 @@ class Bucket:
     share: float = 1.0
     window: float = WINDOW
     used: int = 0  # requests this tap started in the current window
+    in_flight: int = 0  # requests started and not answered yet
     left: int | None = None  # what the server last said remains for everyone, minus our since
     resets_at: float | None = None  # epoch seconds; None: no window open yet
     paused_until: float = 0.0  # after a 429
@@ -53,7 +54,9 @@ class Bucket:
     def roll(self, now: float) -> None:
         """Open a new window when the current one has reset."""
         if self.resets_at is None or now >= self.resets_at:
-            self.used, self.left = 0, None
+            # Requests still in flight may reach the server after its reset: count them in the
+            # new window, so the tap never sends the window's last request one too many.
+            self.used, self.left = self.in_flight, None
             self.resets_at = now + self.window
 
     def wait(self, now: float) -> float:
@@ -67,21 +70,26 @@ class Bucket:
 
     def take(self) -> None:
         self.used += 1
+        self.in_flight += 1
         if self.left is not None:
             self.left -= 1
 
     def learn(self, limit: int | None, remaining: int | None, reset: float | None, now: float):
         """What a response's headers say about this budget."""
+        if reset is not None:
+            if reset <= now:  # an answer from a window that has already ended: nothing to learn
+                return
+            if self.resets_at is not None and reset > self.resets_at + 1:
+                self.used, self.left = self.in_flight, None  # the server is in a later window
+            self.resets_at = reset
         if limit is not None and limit > 0:
             self.limit = limit
-        if reset is not None and reset > now:
-            if self.resets_at is not None and reset > self.resets_at + 1:
-                self.used, self.left = 0, None  # the server moved to a later window than ours
-            self.resets_at = reset
-        if remaining is not None:
-            self.left = remaining
-            if limit is not None and self.share >= 1:  # all ours: count what the server saw
-                self.used = max(self.used, limit - remaining)
+        if remaining is None:
+            return
+        if limit is not None and self.share >= 1:  # all ours: count what the server counted
+            self.used = max(self.used, limit - remaining)
+        else:  # shared: never more than the server says is left for everyone
+            self.left = remaining if self.left is None else min(self.left, remaining)
 
 
 class RequestBudget:
@@ -121,6 +129,12 @@ class RequestBudget:
                 LOGGER.info("Kustomer request budget spent; waiting %.1f s for it to reset", delay)
                 logged = True
             self._sleep(delay)
+
+    def done(self, search: bool) -> None:
+        """After a request's answer (or failure): it is no longer in flight."""
+        with self._lock:
+            for bucket in self._buckets(search):
+                bucket.in_flight = max(0, bucket.in_flight - 1)
 
     def observe(self, headers: Any, search: bool) -> None:
         """Learn from a response's x-ratelimit-* headers."""

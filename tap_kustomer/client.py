@@ -91,12 +91,14 @@ class KustomerClient:
         )
         self.session = requests.Session()
         # One connection per worker thread (requests' default pool keeps 10).
-        adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(10, settings.max_workers))
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(10, 3 * settings.max_workers))
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self._lock = threading.Lock()
         self._counts: dict[str, Counter[str]] = defaultdict(Counter)
-        self._workers = max(1, settings.max_workers)
+        # Request threads: twice the streams, so one stream alone still keeps enough requests
+        # in flight to use the search budget at Kustomer's latency (docs/benchmarks.md, 3b).
+        self._workers = 2 * max(1, settings.max_workers)
         self._pool: ThreadPoolExecutor | None = None
         # Pages fetched ahead of the one a stream is waiting for, over all streams.
         self.read_ahead = threading.BoundedSemaphore(self._workers)
@@ -138,7 +140,10 @@ class KustomerClient:
         while True:
             self.budget.acquire(search)
             try:
-                content = self._attempt(method, url, params, data, headers, search)
+                try:
+                    content = self._attempt(method, url, params, data, headers, search)
+                finally:
+                    self.budget.done(search)
                 return self.parse(content) if parse else content
             except RateLimitedError as exc:
                 delay = self.budget.refused(exc.headers or {}, search, next(delays))
@@ -169,7 +174,7 @@ class KustomerClient:
                 self._sleep(delay)
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
-        """Run a request function on the client's worker threads (max_workers of them),
+        """Run a request function on the client's request threads (2 x max_workers),
         counted for the stream that asked."""
         with self._lock:
             if self._pool is None:

@@ -123,7 +123,7 @@ class SearchStream(Stream):
         self, client: KustomerClient, start: str, signpost: str, settings: Settings
     ) -> Iterator[Page]:
         size = self.page_size(settings.page_size)
-        ahead = settings.max_workers  # pages of one query requested at once
+        ahead = 2 * settings.max_workers  # pages of one query requested at once
         oldest = archive_end(signpost)
         if start < oldest:
             if self.in_archive_search:

@@ -18,6 +18,12 @@ def budget(clock) -> RequestBudget:
     return RequestBudget(50, clock=clock.time, sleep=clock.sleep)
 
 
+def send(budget: RequestBudget, search: bool) -> None:
+    """One request: wait for the budget, then (answered at once) no longer in flight."""
+    budget.acquire(search)
+    budget.done(search)
+
+
 def headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
     return {
         "x-ratelimit-limit": str(limit),
@@ -28,79 +34,79 @@ def headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
 
 def test_search_budget_is_used_in_full_then_waits_for_the_window(budget, clock):
     for _ in range(100):
-        budget.acquire(search=True)
+        send(budget, search=True)
     assert clock.sleeps == []  # 100 searches a minute belong to this key: all of them
-    budget.acquire(search=True)
+    send(budget, search=True)
     assert clock.sleeps == [pytest.approx(60.0)]
 
 
 def test_the_window_and_limit_are_learned_from_search_headers(budget, clock):
     reset = clock.now + 10  # the server's window ends in 10 s and allows 20
-    budget.acquire(search=True)
+    send(budget, search=True)
     budget.observe(headers(20, 19, reset), search=True)
     for _ in range(19):
-        budget.acquire(search=True)
+        send(budget, search=True)
     assert clock.sleeps == []
-    budget.acquire(search=True)  # the 21st waits for the server's reset, not our 60 s guess
+    send(budget, search=True)  # the 21st waits for the server's reset, not our 60 s guess
     assert clock.sleeps == [pytest.approx(10.0, abs=1)]
 
 
 def test_what_the_server_counted_is_not_spent_again(budget, clock):
-    budget.acquire(search=True)
+    send(budget, search=True)
     # Another process with the same key already spent 95 of the 100 in this window.
     budget.observe(headers(100, 4, clock.now + 30), search=True)
     for _ in range(4):
-        budget.acquire(search=True)
+        send(budget, search=True)
     assert clock.sleeps == []
-    budget.acquire(search=True)
+    send(budget, search=True)
     assert clock.sleeps == [pytest.approx(30.0, abs=1)]
 
 
 def test_org_budget_takes_only_its_share(budget, clock):
-    budget.acquire(search=False)
+    send(budget, search=False)
     budget.observe(headers(1000, 999, clock.now + 60), search=False)
     for _ in range(499):  # 50% of 1,000
-        budget.acquire(search=False)
+        send(budget, search=False)
     assert clock.sleeps == []
-    budget.acquire(search=False)
+    send(budget, search=False)
     assert clock.sleeps == [pytest.approx(60.0, abs=1)]
 
 
 def test_org_budget_spent_by_others_waits_for_the_reset(budget, clock):
-    budget.acquire(search=False)
+    send(budget, search=False)
     budget.observe(headers(1000, 2, clock.now + 25), search=False)  # others used 997
-    budget.acquire(search=False)
-    budget.acquire(search=False)
+    send(budget, search=False)
+    send(budget, search=False)
     assert clock.sleeps == []
-    budget.acquire(search=False)
+    send(budget, search=False)
     assert clock.sleeps == [pytest.approx(25.0, abs=1)]
 
 
 def test_searches_count_against_the_org_budget_too(clock):
     budget = RequestBudget(10, clock=clock.time, sleep=clock.sleep)  # 10% of 300 = 30
     for _ in range(30):
-        budget.acquire(search=True)
+        send(budget, search=True)
     assert clock.sleeps == []
-    budget.acquire(search=False)
+    send(budget, search=False)
     assert clock.sleeps == [pytest.approx(60.0)]
 
 
 def test_a_429_pauses_its_budget_until_the_reset_it_names(budget, clock):
-    budget.acquire(search=True)
+    send(budget, search=True)
     delay = budget.refused(headers(100, 0, clock.now + 40), search=True, fallback=1.0)
     assert delay == pytest.approx(40.0, abs=1)
-    budget.acquire(search=False)  # the org budget was not refused: no wait
+    send(budget, search=False)  # the org budget was not refused: no wait
     assert clock.sleeps == []
-    budget.acquire(search=True)  # every search waits for the reset, whoever asks
+    send(budget, search=True)  # every search waits for the reset, whoever asks
     assert clock.sleeps == [pytest.approx(40.0, abs=1)]
     for _ in range(99):  # and then has a whole window again
-        budget.acquire(search=True)
+        send(budget, search=True)
     assert len(clock.sleeps) == 1
 
 
 def test_a_429_without_headers_waits_the_fallback(budget, clock):
     assert budget.refused({}, search=False, fallback=4.0) == 4.0
-    budget.acquire(search=False)
+    send(budget, search=False)
     assert clock.sleeps == [4.0]
 
 
@@ -124,7 +130,7 @@ def test_threads_never_overspend_a_window(clock, monkeypatch):
 
     def worker() -> None:
         for _ in range(30):
-            budget.acquire(search=True)
+            send(budget, search=True)
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
     for thread in threads:
@@ -134,3 +140,28 @@ def test_threads_never_overspend_a_window(clock, monkeypatch):
     assert sum(per_window.values()) == 240
     assert max(per_window.values()) == 100  # full windows, never a 101st search in one
     assert len(per_window) >= 3
+
+
+def test_an_answer_from_a_window_that_ended_does_not_spend_the_new_one(budget, clock):
+    reset = clock.now + 10
+    send(budget, search=True)
+    budget.observe(headers(100, 60, reset), search=True)
+    clock.now = reset + 0.1  # the window reset; a slow answer from the old one arrives now
+    budget.observe(headers(100, 0, reset), search=True)
+    for _ in range(100):  # the new window is whole
+        send(budget, search=True)
+    assert clock.sleeps == []
+
+
+def test_requests_in_flight_at_a_reset_count_in_the_new_window(budget, clock):
+    reset = clock.now + 10
+    send(budget, search=True)
+    budget.observe(headers(100, 99, reset), search=True)
+    for _ in range(5):  # sent just before the reset, answered after it
+        budget.acquire(search=True)
+    clock.now = reset
+    for _ in range(95):
+        send(budget, search=True)
+    assert clock.sleeps == []
+    send(budget, search=True)  # the 96th would make 101 if the five land in this window
+    assert len(clock.sleeps) == 1
