@@ -111,9 +111,9 @@ SETTINGS: dict[str, Any] = {
             "minimum": 1,
             "maximum": 32,
             "default": 4,
-            "description": "Streams synced at the same time, and search pages fetched ahead "
-            "within each; 1 syncs one stream at a time. The request budget is shared whatever "
-            "the number.",
+            "description": "Streams synced at the same time (1 syncs one at a time); requests "
+            "in flight and search pages fetched ahead are at most twice that. The request "
+            "budget is shared whatever the number.",
         },
         "api_utilization": {
             "type": "number",
