@@ -42,7 +42,7 @@ class Bucket:
     window: float = WINDOW
     used: int = 0  # requests this tap started in the current window
     in_flight: int = 0  # requests started and not answered yet
-    left: int | None = None  # what the server last said remains for everyone, minus our since
+    left: int | None = None  # what the server last said is left for everyone, less ours since
     resets_at: float | None = None  # epoch seconds; None: no window open yet
     paused_until: float = 0.0  # after a 429
 

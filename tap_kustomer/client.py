@@ -90,7 +90,7 @@ class KustomerClient:
             settings.api_utilization, clock=clock or time.time, sleep=self._sleep
         )
         self.session = requests.Session()
-        # One connection per worker thread (requests' default pool keeps 10).
+        # A connection per thread: max_workers stream threads and 2 x max_workers request ones.
         adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(10, 3 * settings.max_workers))
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)

@@ -1,8 +1,10 @@
 """Sync: which streams and fields, in what order, and when state advances.
 
-State advances in one place, `sync_stream`: after a page's records have been written, the
-page's bookmark (capped at the sync's start, the "signpost") goes into STATE. A run killed at
-any line therefore resumes from the last STATE without losing a record.
+State advances in one place, `SingerWriter.page` (called by `sync_stream` for every page):
+under the writer's lock, the page's records are written, then its bookmark (capped at the
+sync's start, the "signpost") goes into the state, then STATE is written. Streams run on up
+to max_workers threads, but no STATE can cover a page another thread has not written yet, so
+a run killed at any line resumes from the last STATE without losing a record.
 """
 
 from __future__ import annotations

@@ -97,9 +97,12 @@ def test_kill_and_resume_loses_nothing(small_sandbox, tmp_path):
             assert not missing, f"trial {trial} (killed at line {kill_at}) lost {stream}"
         duplicates.append(sum(n - 1 for n in emitted.values()))
     total = sum(len(v) for v in clean.records.values())
-    # Duplicates come from re-reading the page being written when the kill came, at most
-    # a few pages of one stream; report and bound them.
-    assert max(duplicates) <= 0.2 * total, duplicates
+    # Duplicates come from re-reading, for each of the max_workers streams in flight when the
+    # kill came, what followed its last STATE: the page being written (at most 500 records),
+    # a list read so far (its bookmark moves only at its end: the four lists hold 552), the
+    # full tables (always read whole), and records sharing a bookmark: under 30% of this data
+    # however the kill falls. A resume from scratch would be 100%.
+    assert max(duplicates) <= 0.35 * total, duplicates
 
 
 def test_records_changed_during_a_sync_arrive_in_that_run_or_the_next(tmp_path):
