@@ -212,15 +212,14 @@ def _max_workers(value: Any) -> int:
 
 
 def _api_utilization(value: Any) -> float:
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            value = float(value)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 100:
+    number = _number(value)
+    if number is None or not 0 < number <= 100:
         raise ConfigError(
-            f"config 'api_utilization' {value!r} must be a percentage above 0 and at most 100 "
-            "(the share of the org's request budget the tap may use)"
+            f"config 'api_utilization' {value if number is None else number!r} must be a "
+            "percentage above 0 and at most 100 (the share of the org's request budget the "
+            "tap may use)"
         )
-    return float(value)
+    return float(number)
 
 
 def _given(raw: dict[str, Any], key: str) -> bool:
@@ -264,10 +263,18 @@ def _boolean(value: Any, key: str) -> bool:
     return value
 
 
-def _positive_number(value: Any, key: str) -> float:
+def _number(value: Any) -> int | float | None:
+    """A JSON number (not a boolean), or a string holding one as a float; else None."""
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
-            value = float(value)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigError(f"config {key!r} must be a positive number of seconds, not {value!r}")
-    return float(value)
+            return float(value)
+        return None
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _positive_number(value: Any, key: str) -> float:
+    number = _number(value)
+    if number is None or not number > 0:
+        shown = value if number is None else number
+        raise ConfigError(f"config {key!r} must be a positive number of seconds, not {shown!r}")
+    return float(number)

@@ -159,7 +159,7 @@ class SearchPager:
                 # Page 1 is one value and the query is beyond the window: if that value's
                 # block is too, split it now rather than read 10,000 of it first.
                 value = values[-1]
-                pinned = [*fixed, {key.attr: {"gte": value}}, {key.attr: {"lte": value}}]
+                pinned = _pinned(fixed, key, value)
                 if (_total(self._search(pinned, key, 1)) or 0) >= SEARCH_WINDOW:
                     yield from self._split(pinned, keys, value)
                 else:
@@ -198,12 +198,12 @@ class SearchPager:
                     highest,
                 )
                 if highest == lower:  # still inside the block at `lower`: read it on its own
-                    pinned = [*fixed, {key.attr: {"gte": lower}}, {key.attr: {"lte": lower}}]
+                    pinned = _pinned(fixed, key, lower)
                     yield from self._scan(pinned, keys, None, True, None, block=True)
                     lower, inclusive = highest, False
                     continue
             elif lowest == highest:  # 10,000 results share one value: moving L can't help
-                pinned = [*fixed, {key.attr: {"gte": highest}}, {key.attr: {"lte": highest}}]
+                pinned = _pinned(fixed, key, highest)
                 yield from self._split(pinned, keys, highest)
                 lower, inclusive = highest, False
                 continue
@@ -397,6 +397,11 @@ class ListPager:
                 params = self._params(page)  # no links: ask for the next number
             else:
                 return
+
+
+def _pinned(fixed: list[JSON], key: _SortKey, value: str) -> list[JSON]:
+    """The criteria of the block of records whose sort key equals `value`."""
+    return [*fixed, {key.attr: {"gte": value}}, {key.attr: {"lte": value}}]
 
 
 def _total(response: JSON) -> int | None:
