@@ -20,6 +20,11 @@ def log_metric(kind: str, name: str, value: float, tags: dict[str, object]) -> N
     metrics.log(LOGGER, metrics.Point(kind, name, value, tags))
 
 
+def plural(count: int, noun: str) -> str:
+    """A count and its noun, singular for exactly one: 1 record, 2 records, 0 pages."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 @dataclass
 class StreamProgress:
     """Counts for one stream; logs a progress line at most every `interval` seconds."""
@@ -53,7 +58,10 @@ class StreamProgress:
     def _log(self, now: float) -> None:
         elapsed = max(now - self.started, 1e-9)
         rate = self.records / elapsed
-        line = f"{self.stream}: {self.records} records in {self.pages} pages, {rate:.0f} records/s"
+        line = (
+            f"{self.stream}: {plural(self.records, 'record')} in {plural(self.pages, 'page')}, "
+            f"{rate:.0f} records/s"
+        )
         if self.total:
             done = min(self.records / self.total, 1.0)
             left = (self.total - self.records) / rate if rate and done < 1 else 0.0

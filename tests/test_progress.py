@@ -80,3 +80,17 @@ def test_sync_logs_metrics_and_a_summary_with_requests_retries_and_waits(
     assert rows["tags"][:4] == ["30", "1", "0", "0"]
     assert "%" in text and "records/s" in text  # progress lines, with percent done
     assert "c5@example.com" not in text and "Customer 5" not in text  # no record contents
+
+
+def test_progress_line_says_1_record_and_1_page_in_the_singular(caplog):
+    caplog.set_level(logging.INFO)
+    clock = Ticks()
+    progress = StreamProgress("tags", interval=1, clock=clock)
+    clock.now += 1
+    progress.page(1, None)
+    line = next(r.getMessage() for r in caplog.records if "records/s" in r.getMessage())
+    assert line.startswith("tags: 1 record in 1 page, ")
+    clock.now += 1
+    progress.page(0, None)
+    line = [r.getMessage() for r in caplog.records if "records/s" in r.getMessage()][-1]
+    assert line.startswith("tags: 1 record in 2 pages, ")
