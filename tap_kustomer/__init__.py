@@ -1,3 +1,3 @@
 """tap-kustomer: a Singer tap for the Kustomer API."""
 
-__version__ = "0.1.0"
+__version__ = "2.0.0"

@@ -124,6 +124,14 @@ SETTINGS: dict[str, Any] = {
             "2,000 a minute by plan, shared with agents and other integrations) the tap may "
             "use. The key's own search budget (100 a minute) is always used in full.",
         },
+        "lookback_seconds": {
+            "type": "number",
+            "minimum": 0,
+            "default": 300,
+            "description": "Every incremental search read starts this many seconds before its "
+            "bookmark, so an update Kustomer indexes late is still read; records re-read in the "
+            "overlap are emitted again (targets upsert them by id). 0 turns it off.",
+        },
         "page_size_limit": {
             "type": ["integer", "string"],
             "description": "tap-kustomer 1.x's name for page_size (an integer or a string of "

@@ -8,6 +8,7 @@ tap (`api_key`, `prod_point`), so either config works unchanged.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import ipaddress
 import json
 import logging
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tap_kustomer import __version__
+from tap_kustomer.about import SETTINGS
 from tap_kustomer.errors import ConfigError
 from tap_kustomer.timeutil import format_ts, parse_ts
 
@@ -31,6 +33,22 @@ PROD_POINTS = {1: "us", 2: "eu"}  # MeltanoLabs tap-kustomer's prod_point → ou
 RECORD_FORMATS = ("denested", "jsonapi")
 DEFAULT_LOOKBACK_DAYS = 365  # Stitch's one-year historical window
 LOGGER = logging.getLogger(__name__)
+# Keys Meltano writes into a tap's config when the extractor's definition declares the
+# singer-sdk capabilities stream-maps, schema-flattening or batch (MeltanoLabs' Hub variant of
+# tap-kustomer does, so a project switched to this tap may still send them). This tap
+# implements none of them, but they are Meltano's, not the user's typos: accepted silently.
+MELTANO_KEYS = frozenset(
+    {
+        "stream_maps",
+        "stream_map_config",
+        "faker_config",
+        "flattening_enabled",
+        "flattening_max_depth",
+        "flattening_max_key_length",
+        "batch_config",
+    }
+)
+DEFAULT_LOOKBACK_SECONDS = 300.0
 _SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -49,6 +67,7 @@ class Settings:
     record_format: str = "denested"  # or "jsonapi": resources as Kustomer returns them
     max_workers: int = 4  # streams synced at once, and requests in flight per stream
     api_utilization: float = 50.0  # percent of the org's request budget the tap may use
+    lookback_seconds: float = DEFAULT_LOOKBACK_SECONDS  # search reads start this before bookmarks
 
 
 def read_json_file(path: str, what: str) -> Any:
@@ -72,6 +91,7 @@ def load_settings(raw: Any, now: datetime | None = None) -> Settings:
     """Validate a parsed config object."""
     if not isinstance(raw, dict):
         raise ConfigError("config must be a JSON object")
+    warn_unknown_keys(raw)
     now = now or datetime.now(UTC)
     settings = Settings(
         api_token=_token(raw),
@@ -85,9 +105,22 @@ def load_settings(raw: Any, now: datetime | None = None) -> Settings:
         record_format=_record_format(raw.get("record_format", "denested")),
         max_workers=_max_workers(raw.get("max_workers", 4)),
         api_utilization=_api_utilization(raw.get("api_utilization", 50)),
+        lookback_seconds=_lookback_seconds(raw.get("lookback_seconds", DEFAULT_LOOKBACK_SECONDS)),
     )
     _log_compatibility(raw, settings)
     return settings
+
+
+def warn_unknown_keys(raw: dict[str, Any]) -> None:
+    """One WARNING per key the tap does not read, naming the closest setting (a typo such as
+    start_data would otherwise leave the run on the default silently)."""
+    known = list(SETTINGS["properties"])
+    for key in raw:
+        if key in SETTINGS["properties"] or key in MELTANO_KEYS:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "see tap-kustomer --about for the settings"
+        LOGGER.warning("config key %r is unknown and ignored; %s", key, hint)
 
 
 def _token(raw: dict[str, Any]) -> str:
@@ -218,6 +251,17 @@ def _api_utilization(value: Any) -> float:
             f"config 'api_utilization' {value if number is None else number!r} must be a "
             "percentage above 0 and at most 100 (the share of the org's request budget the "
             "tap may use)"
+        )
+    return float(number)
+
+
+def _lookback_seconds(value: Any) -> float:
+    number = _number(value)
+    if number is None or not number >= 0 or number == float("inf"):
+        shown = value if number is None else number
+        raise ConfigError(
+            f"config 'lookback_seconds' {shown!r} must be a number of seconds, 0 or more "
+            "(0 turns the look-back off)"
         )
     return float(number)
 

@@ -121,3 +121,57 @@ def test_bad_compat_key_on_the_command_line_is_one_critical_line(tmp_path, capsy
     assert out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("CRITICAL config 'prod_point' 9")
+
+
+def warnings_of(caplog) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "tap_kustomer.config" and r.levelno == logging.WARNING
+    ]
+
+
+def test_a_misspelt_key_is_one_warning_naming_the_closest_setting(caplog):
+    settings = load_settings({"api_token": "abc", "start_data": "2024-01-01", "pagesize": 5})
+    assert settings.page_size is None  # not read: a warning says so
+    assert warnings_of(caplog) == [
+        "config key 'start_data' is unknown and ignored; did you mean start_date?",
+        "config key 'pagesize' is unknown and ignored; did you mean page_size?",
+    ]
+
+
+def test_an_unknown_key_far_from_every_setting_points_at_about(caplog):
+    load_settings({**GOOD, "zzz": 1})
+    assert warnings_of(caplog) == [
+        "config key 'zzz' is unknown and ignored; see tap-kustomer --about for the settings"
+    ]
+
+
+def test_every_setting_and_the_keys_meltano_injects_are_known(caplog):
+    from tap_kustomer.about import SETTINGS
+    from tap_kustomer.config import MELTANO_KEYS, warn_unknown_keys
+
+    assert {"stream_maps", "stream_map_config", "flattening_enabled"} <= MELTANO_KEYS
+    warn_unknown_keys(dict.fromkeys([*SETTINGS["properties"], *MELTANO_KEYS]))
+    load_settings({**GOOD, "stream_maps": {}, "flattening_enabled": False})
+    assert warnings_of(caplog) == []
+
+
+def test_an_unknown_key_is_a_warning_on_the_command_line_and_the_run_goes_on(tmp_path, capsys):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({**GOOD, "start_data": "2020-01-01"}))
+    assert main(["--config", str(config), "--catalog", str(tmp_path / "none.json")]) == 2
+    err = capsys.readouterr().err
+    assert "WARNING config key 'start_data' is unknown and ignored; did you mean start_date?" in err
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, 300.0), (0, 0.0), (90, 90.0), ("2.5", 2.5)])
+def test_lookback_seconds(given, expected):
+    raw = GOOD if given is None else {**GOOD, "lookback_seconds": given}
+    assert load_settings(raw).lookback_seconds == expected
+
+
+@pytest.mark.parametrize("bad", [-1, "-0.5", "soon", True, [1], float("nan"), float("inf")])
+def test_bad_lookback_seconds_is_one_config_error(bad):
+    with pytest.raises(ConfigError, match=r"config 'lookback_seconds' .* 0 or more"):
+        load_settings({**GOOD, "lookback_seconds": bad})
