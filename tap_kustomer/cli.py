@@ -22,7 +22,14 @@ from tap_kustomer.client import KustomerClient
 from tap_kustomer.config import load_settings, read_json_file
 from tap_kustomer.discover import DISCOVERY_RETRIES, discover, read_org
 from tap_kustomer.errors import ConfigError, TapKustomerError
-from tap_kustomer.sync import SingerWriter, read_state, select_by_default, select_streams, sync
+from tap_kustomer.sync import (
+    SingerWriter,
+    read_state,
+    read_state_file,
+    select_by_default,
+    select_streams,
+    sync,
+)
 
 LOGGER = logging.getLogger("tap_kustomer")
 
@@ -85,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     catalog_path = args.catalog or args.properties
     catalog: Any = read_json_file(catalog_path, "catalog") if catalog_path else None
     selections = select_streams(catalog, settings.record_format) if catalog_path else None
-    state = read_state(read_json_file(args.state, "state") if args.state else None)
+    state = read_state_file(args.state) if args.state else read_state(None)
     _limit_malloc_arenas()
     client = KustomerClient(settings)
     try:

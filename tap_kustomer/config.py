@@ -72,13 +72,22 @@ class Settings:
 
 def read_json_file(path: str, what: str) -> Any:
     """Load a JSON file or raise a ConfigError naming the file and the problem."""
+    return parse_json_text(read_text_file(path, what), path, what)
+
+
+def read_text_file(path: str, what: str) -> str:
+    """A file's text, or a ConfigError naming the file and the problem."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{what} file {path!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.__class__.__name__
         raise ConfigError(f"{what} file {path!r} cannot be read ({reason})") from None
+
+
+def parse_json_text(text: str, path: str, what: str) -> Any:
+    """JSON text → value, or a ConfigError naming the file and where the JSON breaks."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

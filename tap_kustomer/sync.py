@@ -16,12 +16,13 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 import orjson
 
 from tap_kustomer.client import CURRENT_STREAM, KustomerClient
-from tap_kustomer.config import Settings
+from tap_kustomer.config import Settings, parse_json_text, read_text_file
 from tap_kustomer.discover import KLASS_METADATA_KEY, load_schema
 from tap_kustomer.errors import ConfigError, ForbiddenError
 from tap_kustomer.progress import StreamProgress, log_summary
@@ -200,12 +201,46 @@ def _selection(stream: type[Stream], schema: JSON, metadata: dict[tuple[str, ...
     return Selection(stream, {**schema, "properties": kept}, frozenset(deselected))
 
 
+def read_state_file(path: str) -> JSON:
+    """--state FILE → validated state. A file that does not exist yet, or is empty, is a first
+    run (the README's cron script passes the same path every hour, the first time included)."""
+    if not Path(path).exists():
+        LOGGER.info("state file %r does not exist yet: a first run, from start_date", path)
+        return read_state(None)
+    text = read_text_file(path, "state")
+    if not text.strip():
+        LOGGER.info("state file %r is empty: a first run, from start_date", path)
+        return read_state(None)
+    raw = parse_json_text(text, path, "state")
+    if raw is None:
+        raise ConfigError(f"state file {path!r} holds null, not a state object")
+    return read_state(raw)
+
+
 def read_state(raw: Any) -> JSON:
-    """Validate state, reading tap-kustomer 1.x's bare-string bookmarks too."""
+    """Validate state, reading tap-kustomer 1.x's bare-string bookmarks too, and unwrapping a
+    Singer STATE message ({"type": "STATE", "value": …}: what `tail -n 1` of a run keeps) and
+    Meltano's {"singer_state": …} (what `meltano state get` prints)."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError("state must be a JSON object")
+    if raw.get("type") == "STATE" and "value" in raw:
+        LOGGER.info("state is a Singer STATE message; reading the state in its 'value'")
+        raw = raw["value"]
+        if not isinstance(raw, dict):
+            raise ConfigError("state: the STATE message's 'value' must be a JSON object")
+    elif "singer_state" in raw and "bookmarks" not in raw:
+        LOGGER.info('state is Meltano\'s {"singer_state": ...}; reading the state inside it')
+        raw = raw["singer_state"]
+        if not isinstance(raw, dict):
+            raise ConfigError("state: Meltano's 'singer_state' must be a JSON object")
+    unknown = sorted(str(k) for k in raw if k not in ("bookmarks", "currently_syncing"))
+    if unknown and "bookmarks" not in raw:
+        raise ConfigError(
+            f"state is not a tap state: it has {', '.join(unknown)} but no 'bookmarks' (expected "
+            '{"bookmarks": {...}}, a STATE line, or Meltano\'s {"singer_state": ...})'
+        )
     bookmarks = raw.get("bookmarks")
     bookmarks = {} if bookmarks is None else bookmarks
     if not isinstance(bookmarks, dict):
