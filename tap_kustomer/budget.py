@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from tap_kustomer import interrupt
+
 LOGGER = logging.getLogger(__name__)
 
 SEARCH_LIMIT = 100  # searches per window per API key (Kustomer's documented figure)
@@ -100,10 +102,10 @@ class RequestBudget:
         utilization: float = 50.0,
         *,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self._clock = clock
-        self._sleep = sleep
+        self._sleep = sleep or interrupt.sleep  # a signal ends the wait (interrupt.py)
         self._lock = threading.Lock()
         self.search = Bucket("search", SEARCH_LIMIT)
         self.org = Bucket("org", ORG_LIMIT, share=utilization / 100)

@@ -16,11 +16,11 @@ import sys
 import traceback
 from typing import Any, NoReturn
 
-from tap_kustomer import __version__
+from tap_kustomer import __version__, interrupt
 from tap_kustomer.about import write_about
 from tap_kustomer.client import KustomerClient
-from tap_kustomer.config import load_settings, read_json_file
-from tap_kustomer.discover import DISCOVERY_RETRIES, discover, read_org
+from tap_kustomer.config import Settings, load_settings, read_json_file
+from tap_kustomer.discover import DISCOVERY_RETRIES, OrgDefinitions, discover, read_org
 from tap_kustomer.errors import ConfigError, TapKustomerError
 from tap_kustomer.sync import (
     SingerWriter,
@@ -34,22 +34,81 @@ from tap_kustomer.sync import (
 LOGGER = logging.getLogger("tap_kustomer")
 
 
+EPILOG = """\
+examples:
+  tap-kustomer --config config.json --discover > catalog.json
+  tap-kustomer --config config.json --catalog catalog.json --state state.json | target-jsonl
+  tap-kustomer --about                 every config setting, its type and default
+
+exit codes:
+  0    success (streams the API key may not read are skipped with a WARNING)
+  1    the sync or discovery failed (API, network or paging error); the last STATE
+       printed is valid: run again with it
+  2    bad arguments, config, catalog or state; nothing was requested
+  130  interrupted (Ctrl-C, SIGINT); 143 stopped by SIGTERM; the last STATE is valid
+
+environment:
+  TAP_KUSTOMER_LOG_LEVEL   DEBUG, INFO (default), WARNING or ERROR; logs go to stderr
+"""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise ConfigError(f"{message} (see tap-kustomer --help)")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """Singer's standard flags, plus --version and --about [--format json]."""
-    parser = _Parser(prog="tap-kustomer", description="Singer tap for the Kustomer API.")
-    parser.add_argument("-c", "--config", help="config JSON file")
-    parser.add_argument("-d", "--discover", action="store_true", help="print the catalog")
-    parser.add_argument("--catalog", help="catalog JSON file selecting streams and fields")
-    parser.add_argument("-p", "--properties", help="legacy name for --catalog")
-    parser.add_argument("-s", "--state", help="state JSON file from a previous run")
+def build_parser() -> argparse.ArgumentParser:
+    """Singer's standard flags, plus --version and --about [--format json]; --help says what
+    each does, the exit codes and the log level variable."""
+    parser = _Parser(
+        prog="tap-kustomer",
+        description="Singer tap for the Kustomer API: an org's data as Singer messages on\n"
+        "stdout, logs on stderr.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        help="config JSON file (required, except with --about or --version); every key is "
+        "described by --about",
+    )
+    parser.add_argument(
+        "-d",
+        "--discover",
+        action="store_true",
+        help="print the catalog (every stream, its schema and metadata) as JSON and exit",
+    )
+    parser.add_argument(
+        "--catalog",
+        metavar="FILE",
+        help='catalog JSON file whose "selected" metadata chooses the streams and fields to '
+        "sync; without it the tap discovers and syncs every stream selected by default",
+    )
+    parser.add_argument("-p", "--properties", metavar="FILE", help="legacy name of --catalog")
+    parser.add_argument(
+        "-s",
+        "--state",
+        metavar="FILE",
+        help="state JSON file: the last STATE a previous run printed (also as a STATE line or "
+        "Meltano's singer_state); a missing or empty file is a first run",
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
-    parser.add_argument("--about", action="store_true", help="describe the tap and its settings")
-    parser.add_argument("--format", choices=["text", "json"], help="--about output format")
+    parser.add_argument(
+        "--about",
+        action="store_true",
+        help="describe the tap, its capabilities and every config setting, then exit",
+    )
+    parser.add_argument(
+        "--format", choices=["text", "json"], help="output format of --about (default text)"
+    )
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The arguments, checked (a problem is a ConfigError: exit 2)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.format and not args.about:
         parser.error("--format goes with --about")
@@ -81,11 +140,7 @@ def run(args: argparse.Namespace) -> int:
         return write_about(args.format or "text")
     settings = load_settings(read_json_file(args.config, "config"))
     if args.discover:
-        client = KustomerClient(settings, policy=DISCOVERY_RETRIES)
-        try:
-            catalog = discover(settings.record_format, read_org(client))
-        finally:
-            client.close()
+        catalog = discover(settings.record_format, discover_org(settings))
         json.dump(catalog, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
@@ -94,17 +149,34 @@ def run(args: argparse.Namespace) -> int:
     selections = select_streams(catalog, settings.record_format) if catalog_path else None
     state = read_state_file(args.state) if args.state else read_state(None)
     _limit_malloc_arenas()
-    client = KustomerClient(settings)
+    writer = SingerWriter(sys.stdout)
     try:
         if selections is None:  # no catalog: discover, then sync what is selected by default
-            discovered = discover(settings.record_format, read_org(client))
+            discovered = discover(settings.record_format, discover_org(settings))
             selections = select_streams(select_by_default(discovered), settings.record_format)
         if not selections:
             LOGGER.warning("no stream is selected in the catalog; nothing to do")
-        sync(client, settings, selections, state, SingerWriter(sys.stdout))
+        client = KustomerClient(settings)
+        try:
+            sync(client, settings, selections, state, writer)
+        finally:
+            client.close()
+    except KeyboardInterrupt:
+        # Every stream has stopped (sync waits for its threads): the last line is a STATE
+        # holding every bookmark written, as after a failure.
+        writer.state(state)
+        raise
+    return 0
+
+
+def discover_org(settings: Settings) -> OrgDefinitions:
+    """The org's klasses and custom attributes, read with discovery's one retry rule
+    (DISCOVERY_RETRIES), by --discover and by a sync without --catalog alike."""
+    client = KustomerClient(settings, policy=DISCOVERY_RETRIES)
+    try:
+        return read_org(client)
     finally:
         client.close()
-    return 0
 
 
 def _limit_malloc_arenas() -> None:
@@ -119,13 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the tap-kustomer command."""
     configure_logging()
     try:
-        return run(parse_args(argv))
+        with interrupt.signals_stop_the_run():
+            return run(parse_args(argv))
     except TapKustomerError as exc:
         LOGGER.critical("%s", exc)
         return exc.exit_code
-    except KeyboardInterrupt:
-        LOGGER.critical("interrupted")
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM, during a wait or not
+        stopped = exc if isinstance(exc, interrupt.Interrupted) else interrupt.Interrupted()
+        LOGGER.critical(
+            "interrupted (%s); the last STATE printed is valid: run again with it", stopped
+        )
+        return stopped.exit_code
     except BrokenPipeError:
         # The target went away; our last STATE line is still the valid one.
         LOGGER.critical("stdout was closed (did the target exit?)")

@@ -22,6 +22,7 @@ import orjson
 import requests
 import requests.adapters
 
+from tap_kustomer import interrupt
 from tap_kustomer.budget import RequestBudget
 from tap_kustomer.config import Settings
 from tap_kustomer.errors import (
@@ -85,7 +86,9 @@ class KustomerClient:
         self._host = urlsplit(settings.base_url).netloc
         self.timeout = settings.request_timeout
         self.policy = policy or RetryPolicy()
-        self._sleep = sleep or time.sleep  # looked up now, so tests can patch time.sleep
+        # Every wait ends at once on SIGINT/SIGTERM (interrupt.py); looked up now, so tests can
+        # patch tap_kustomer.interrupt.sleep.
+        self._sleep = sleep or interrupt.sleep
         self.budget = RequestBudget(
             settings.api_utilization, clock=clock or time.time, sleep=self._sleep
         )

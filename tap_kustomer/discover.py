@@ -17,7 +17,13 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from tap_kustomer.client import KustomerClient, RetryPolicy
-from tap_kustomer.errors import AuthError, ForbiddenError, NotFoundError, TapKustomerError
+from tap_kustomer.errors import (
+    AuthError,
+    ForbiddenError,
+    KustomerAPIError,
+    NotFoundError,
+    TapKustomerError,
+)
 from tap_kustomer.streams import (
     METADATA_RESOURCES,
     STREAMS,
@@ -35,7 +41,9 @@ LOGGER = logging.getLogger(__name__)
 JSON = dict[str, Any]
 T = TypeVar("T")
 
-DISCOVERY_RETRIES = RetryPolicy(max_tries=3)  # without a network, discovery gives up quickly
+# The one retry rule of discovery, with --discover and in a sync without --catalog alike: 3
+# tries a read (1 s and 2 s apart), so a wrong host or port fails in about 15 s (5 reads).
+DISCOVERY_RETRIES = RetryPolicy(max_tries=3)
 KLASS_METADATA_KEY = "kustomer-klass"  # top-level catalog metadata of a kobject_<klass> stream
 
 # The stream whose `custom` each metadata resource describes (kobject.<klass>: its own stream).
@@ -130,35 +138,67 @@ def custom_properties(document: JSON) -> JSON:
     return properties
 
 
-def _readable(what: str, role: str, read: Callable[..., T], *args: Any) -> T | None:
-    """Run one discovery read; a refusal or an outage leaves it out with a WARNING."""
-    try:
-        return read(*args)
-    except AuthError:
-        raise
-    except ForbiddenError:
-        LOGGER.warning("discovery: cannot read %s (403): the API key needs %s", what, role)
-    except TapKustomerError as exc:
-        LOGGER.warning("discovery: cannot read %s (%s)", what, exc)
-    return None
+@dataclass
+class _Reads:
+    """How discovery's reads went: Kustomer answered (data or a 403), or not at all."""
+
+    answered: int = 0
+    last_failure: str = ""
+
+    def read(
+        self, what: str, role: str, read: Callable[..., T], *args: Any, if_404: T | None = None
+    ) -> T | None:
+        """Run one discovery read; a refusal or an outage leaves it out with a WARNING. With
+        `if_404`, a 404 means "none defined" and gives it, silently, but is no answer: a base
+        URL that 404s on every path is a wrong one."""
+        try:
+            result = read(*args)
+        except AuthError:
+            raise
+        except NotFoundError as exc:
+            self.last_failure = str(exc)
+            if if_404 is not None:
+                return if_404
+            LOGGER.warning("discovery: cannot read %s (%s)", what, exc)
+        except ForbiddenError:
+            self.answered += 1  # Kustomer is there; the key lacks a role
+            LOGGER.warning("discovery: cannot read %s (403): the API key needs %s", what, role)
+        except TapKustomerError as exc:
+            self.last_failure = str(exc)
+            LOGGER.warning("discovery: cannot read %s (%s)", what, exc)
+        else:
+            self.answered += 1
+            return result
+        return None
 
 
 def read_org(client: KustomerClient) -> OrgDefinitions:
-    """The org's enabled klasses and custom attribute definitions (what the key may read)."""
+    """The org's enabled klasses and custom attribute definitions (what the key may read).
+
+    A read that fails (403, outage) is left out with a WARNING; if no read at all is answered
+    (connection refused, wrong host, 404 on every path), discovery fails: exit 1."""
     klass_role = read_role("klass", "org.user.klass.read")
     metadata_role = read_role("metadata", "org.user.metadata.read")
-    klasses = _readable("the custom object klasses", klass_role, list_klasses, client)
+    reads = _Reads()
+    klasses = reads.read("the custom object klasses", klass_role, list_klasses, client)
     if klasses is None:
         LOGGER.warning("discovery: the catalog has no kobject_<klass> streams")
     org = OrgDefinitions(klasses=klasses or [])
     missing = []
     for resource in [*METADATA_RESOURCES, *(f"kobject.{k}" for k in org.klasses)]:
         what = f"custom attributes of {resource}"
-        document = _readable(what, metadata_role, _metadata, client, resource)
+        path = f"/v1/metadata/{resource}"
+        document = reads.read(what, metadata_role, client.get, path, if_404={})
         if document is None:
             missing.append(resource)
         else:
             org.custom[resource] = custom_properties(document)
+    if not reads.answered:
+        raise KustomerAPIError(
+            f"discovery failed: no request to {client.base_url} succeeded (last error: "
+            f"{reads.last_failure}); check base_url, region or subdomain in the config, and "
+            "the network"
+        )
     if missing:
         LOGGER.warning(
             "discovery: custom attributes of %s are not typed; they still arrive, untyped, "
@@ -166,14 +206,6 @@ def read_org(client: KustomerClient) -> OrgDefinitions:
             ", ".join(missing),
         )
     return org
-
-
-def _metadata(client: KustomerClient, resource: str) -> JSON:
-    """A resource's custom attribute metadata; none defined (404) reads as empty."""
-    try:
-        return client.get(f"/v1/metadata/{resource}")
-    except NotFoundError:
-        return {}
 
 
 def stream_metadata(stream: type[Stream], schema: JSON) -> list[JSON]:

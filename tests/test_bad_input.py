@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -351,7 +350,7 @@ def write(tmp_path, name: str, content: Any) -> list[str]:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input(case: Case, tmp_path, capsys, server, monkeypatch):
-    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # retries without waiting
+    monkeypatch.setattr("tap_kustomer.interrupt.sleep", lambda seconds: None)  # no real waits
     config = case.config
     if case.server:
         case.server(server)

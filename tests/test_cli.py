@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tap_kustomer.cli import main
+from tap_kustomer.cli import build_parser, main
 from tap_kustomer.config import load_settings
-from tap_kustomer.streams import STREAMS
+from tap_kustomer.streams import METADATA_RESOURCES, STREAMS
 from tests.fakes import resource, ts
 from tests.samples import validate
 
@@ -188,13 +188,51 @@ def test_discover_without_metadata_roles_warns_and_keeps_the_static_catalog(tmp_
     assert by_id(catalog)["customers"]["schema"]["properties"]["custom"]["properties"] == {}
 
 
-def test_discover_without_network_warns_and_keeps_the_static_catalog(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("time.sleep", lambda seconds: None)  # the retries' backoff
-    config = {**GOOD, "base_url": "http://127.0.0.1:9"}  # nothing listens on the discard port
-    code, catalog, err = discovered(tmp_path, capsys, config)
-    assert code == 0
+@pytest.mark.parametrize("catalog", [False, True], ids=["--discover", "sync without catalog"])
+def test_discovery_with_nothing_listening_fails_in_one_critical_line(
+    tmp_path, capsys, monkeypatch, catalog
+):
+    waits: list[float] = []
+    monkeypatch.setattr("tap_kustomer.interrupt.sleep", waits.append)  # backoff, not slept
+    base = "http://127.0.0.1:9"  # nothing listens on the discard port
+    config = write(tmp_path, "c.json", {**GOOD, "base_url": base})
+    argv = ["--config", config] if catalog else ["--config", config, "--discover"]
+    code, out, err = run(capsys, argv)
+    assert code == 1 and "Traceback" not in err
+    critical = [line for line in err.splitlines() if line.startswith("CRITICAL")]
+    assert len(critical) == 1 and f"no request to {base} succeeded" in critical[0], err
+    assert "connection problem" in critical[0]
+    assert out == ""  # no catalog, no records
+    # One retry rule for both: 3 tries a read, 5 reads: 15 s of backoff at most (< 20 s).
+    assert waits == [1.0, 2.0] * 5
+
+
+def test_discovery_404_on_every_path_is_a_wrong_base_url(tmp_path, capsys, fake):
+    code, catalog, err = discovered(tmp_path, capsys)  # the fake knows no path at all
+    assert (code, catalog) == (1, None)
+    (line,) = [x for x in err.splitlines() if x.startswith("CRITICAL")]
+    assert "no request to https://api.kustomerapp.com succeeded" in line and "(404)" in line
+
+
+def test_discovery_refused_everywhere_with_403_still_prints_the_static_catalog(
+    tmp_path, capsys, fake
+):
+    paths = ["/v1/klasses", *(f"/v1/metadata/{r}" for r in METADATA_RESOURCES)]
+    fake.refused = dict.fromkeys(paths, 403)
+    code, catalog, err = discovered(tmp_path, capsys)
+    assert code == 0 and "CRITICAL" not in err
     assert [s["tap_stream_id"] for s in catalog["streams"]] == list(STREAMS)
-    assert "cannot read the custom object klasses" in err and "connection problem" in err
+
+
+def test_discovery_with_one_failing_read_warns_and_goes_on(tmp_path, capsys, fake, monkeypatch):
+    monkeypatch.setattr("tap_kustomer.interrupt.sleep", lambda seconds: None)
+    org(fake)
+    fake.refused = {"/v1/klasses": 503}
+    code, catalog, err = discovered(tmp_path, capsys)
+    assert code == 0 and "CRITICAL" not in err
+    assert "discovery: cannot read the custom object klasses" in err
+    custom = by_id(catalog)["customers"]["schema"]["properties"]["custom"]["properties"]
+    assert "total_spent_num" in custom  # the other reads still typed `custom`
 
 
 def test_discover_with_a_rejected_key_fails_clearly(tmp_path, capsys, fake):
@@ -208,6 +246,7 @@ def test_discover_with_a_rejected_key_fails_clearly(tmp_path, capsys, fake):
 
 
 def test_api_key_alias_and_version(tmp_path, capsys, fake):
+    fake.lists["/v1/klasses"] = []
     config = write(tmp_path, "c.json", {"api_key": "abc"})
     assert run(capsys, ["--config", config, "--discover"])[0] == 0
     code, out, _ = run(capsys, ["--version"])
@@ -242,3 +281,17 @@ def test_defaults():
         "2024-02-03T00:00:00.000Z"
     )
     assert load_settings({**GOOD, "page_size": "250"}).page_size == 250
+
+
+def test_help_describes_every_flag_names_about_and_gives_exit_codes_and_log_level(capsys):
+    for action in build_parser()._actions:
+        assert action.help and len(action.help) > 15, action.option_strings
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "tap-kustomer --about" in out and "every config setting" in out
+    codes = out.split("exit codes:", 1)[1]
+    for code in ["0", "1", "2", "130"]:
+        assert f"\n  {code} " in codes
+    assert "TAP_KUSTOMER_LOG_LEVEL" in out.split("environment:", 1)[1]

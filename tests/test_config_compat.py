@@ -103,7 +103,8 @@ def test_meltanolabs_config_works_unchanged():
     assert settings.base_url == REGION_HOSTS["eu"]
 
 
-def test_one_x_config_on_the_command_line(tmp_path, capsys):
+def test_one_x_config_on_the_command_line(tmp_path, capsys, fake):
+    fake.lists["/v1/klasses"] = []  # an org without custom objects
     config = tmp_path / "config.json"
     config.write_text(json.dumps(ONE_X))
     assert main(["--config", str(config), "--discover"]) == 0

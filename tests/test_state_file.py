@@ -26,9 +26,7 @@ def test_a_missing_state_file_is_a_first_run_said_at_info(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     path = str(tmp_path / "state.json")
     assert read_state_file(path) == {"bookmarks": {}, "currently_syncing": None}
-    assert info(caplog) == [
-        f"state file {path!r} does not exist yet: a first run, from start_date"
-    ]
+    assert info(caplog) == [f"state file {path!r} does not exist yet: a first run, from start_date"]
 
 
 @pytest.mark.parametrize("text", ["", "\n", "  \n\n"])
