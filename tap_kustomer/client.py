@@ -118,10 +118,15 @@ class KustomerClient:
         return self.request("GET", path, params=params)
 
     def post(
-        self, path: str, body: JSON, params: dict[str, Any] | None = None, parse: bool = True
+        self,
+        path: str,
+        body: JSON,
+        params: dict[str, Any] | None = None,
+        parse: bool = True,
+        check: Callable[[JSON], None] | None = None,
     ) -> Any:
         """POST a JSON body and return the JSON object (its bytes, unparsed, if not `parse`)."""
-        return self.request("POST", path, params=params, body=body, parse=parse)
+        return self.request("POST", path, params=params, body=body, parse=parse, check=check)
 
     def request(
         self,
@@ -130,10 +135,12 @@ class KustomerClient:
         params: dict[str, Any] | None = None,
         body: JSON | None = None,
         parse: bool = True,
+        check: Callable[[JSON], None] | None = None,
     ) -> Any:
         """Send one request, retrying what is transient, and return the parsed JSON object
         (or, if not `parse`, the body's bytes: a page fetched ahead waits in a fifth of the
-        memory; `parse` it when it is needed)."""
+        memory; `parse` it when it is needed). `check` may refuse a parsed answer with a
+        RetryableError (a partial search answer), which is retried like a 5xx."""
         url = self._url(path)
         data = json.dumps(body) if body is not None else None
         headers = {"Content-Type": "application/json"} if data is not None else None
@@ -147,7 +154,12 @@ class KustomerClient:
                     content = self._attempt(method, url, params, data, headers, search)
                 finally:
                     self.budget.done(search)
-                return self.parse(content) if parse else content
+                if not parse:
+                    return content
+                payload = self.parse(content)
+                if check is not None:
+                    check(payload)
+                return payload
             except RateLimitedError as exc:
                 delay = self.budget.refused(exc.headers or {}, search, next(delays))
                 delay = min(delay, self.policy.max_wait)

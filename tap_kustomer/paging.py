@@ -1,41 +1,62 @@
 """The two pagers: exact search paging over Kustomer search, and links.next paging over lists.
 
-Kustomer search returns at most the first 10,000 results of a query, and records that share an
-`updatedAt` come back in no guaranteed order between queries (one query keeps its order). So
-the search pager reads a query in chunks of at most 10,000 results:
+Kustomer search runs on Elasticsearch, and the search pager assumes no more of it than that
+engine promises (README, "Guarantees"):
 
-1. It asks for page 1 of `updated_at >= L` (ascending, `<= end`), which tells the query's
-   `meta.total`, then pages 2, 3, ... of the same query, fetched ahead in parallel when the
-   client has workers. Offsets are safe while the query's set is unchanged, and records can
-   only leave it (an update moves a record past `end`), so every page whose total equals page
-   1's was cut from the same set. At the first page whose total differs, the rest of the chunk
-   is dropped and a new query starts at the last `updatedAt` already read.
-2. After 10,000 results the next chunk starts at the last `updatedAt` read (`>=`, so records
-   sharing it are re-read and dropped by id).
-3. A chunk whose 10,000 results all share one `updatedAt` is split the same way by
-   `createdAt`; only if more than 10,000 records share both timestamps does the tap stop, with
-   a clear error, rather than skip any of them.
+- results come sorted ascending by `<context>_updated_at`, the one sort the tap asks for (a
+  page out of that order stops the stream);
+- range criteria on `<context>_updated_at` and `<context>_created_at` are applied exactly;
+- one answer is one snapshot: its page holds the records at its positions of the query;
+- a `meta.total` below 10,000 is exact for what was indexed when it was answered;
+- an update is searchable within `lookback_seconds` of being made.
+
+It no longer assumes that records sharing an `updatedAt` come back in the same order from two
+requests (even two pages of one query), that a total of 10,000 or more is exact, that links,
+`totalPages` or `meta.pageSize` tell where a query ends, that a 200 answer is complete
+(`meta.timed_out`; the client retries those), or that search shows an update at once.
+
+How it reads every record updated in [start, end]:
+
+1. Steps. Page 1 of `updated_at >= lower` holds the query's smallest records, so every value
+   on it but the last is complete whatever the tie order or total; the next step starts at
+   that last value and drops the ids already emitted at it. The newest `lookback_seconds`
+   (above `settled`), where updates still being indexed may move records within the query,
+   are read this way only.
+2. Chunks. Below `settled` records can only leave a query (an update moves them past `end`),
+   and a query with an exact total is read by page number, pages fetched ahead in parallel.
+   A record that leaves changes the total: at the first page whose total differs the chunk
+   stops and a step restarts at the last value read. Each chunk's upper bound is sized from
+   the density read so far, so that its total stays below the 10,000 where totals are exact.
+3. Tie blocks. Pages of one query may order a block of records sharing an `updatedAt`
+   differently, so a block that crosses a page boundary is checked (as many distinct ids as
+   positions). A block that fails the check, or fills a step's whole page, is read on its
+   own: in one page if it fits, else split into `created_at` ranges (criteria, not a sort)
+   that each fit. Records sharing both timestamps beyond a page are read by page number
+   until the block's exact total has been seen, or the stream stops with an error.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from tap_kustomer.client import JSON, KustomerClient
 from tap_kustomer.errors import PagingError, RetryableError
-from tap_kustomer.timeutil import canonical_ts
+from tap_kustomer.timeutil import canonical_ts, format_ts
 
 LOGGER = logging.getLogger(__name__)
 
 SEARCH_PATH = "/v1/customers/search"
-SEARCH_WINDOW = 10_000  # a search query reaches only its first 10,000 results
-MAX_RESTARTS = 5  # re-reads of a tie block whose records keep changing while it is read
+SEARCH_WINDOW = 10_000  # a query reaches its first 10,000 results; totals from here are "at least"
+CHUNK_FILL = 0.8  # a chunk aims at 8,000 records, so that its total stays exact
+BLOCK_ROUNDS = 10  # reads of a block sharing both timestamps (orders vary) before giving up
 
 
 @dataclass
@@ -61,10 +82,22 @@ class SearchSpec:
     path: str = SEARCH_PATH
 
 
-@dataclass(frozen=True)
-class _SortKey:
-    attr: str  # search attribute, e.g. customer_updated_at
-    field: str  # resource attribute, e.g. updatedAt
+@dataclass
+class _Answer:
+    """One search answer's records (with ids), their updatedAt values, and its exact total."""
+
+    records: list[JSON]
+    values: list[str]
+    total: int | None  # meta.total if below the window (exact), else None
+
+
+@dataclass
+class _Block:
+    """The records of one updatedAt value read so far in a chunk."""
+
+    value: str = ""
+    positions: int = 0
+    ids: set[str] = field(default_factory=set)
 
 
 def _attribute(resource: JSON, field: str) -> Any:
@@ -90,8 +123,19 @@ def with_ids(records: list[Any], where: str) -> list[JSON]:
     return kept
 
 
+def check_complete(response: JSON) -> None:
+    """A search answer that says it timed out holds only part of its page: worth a retry."""
+    meta = response.get("meta")
+    if isinstance(meta, dict) and meta.get("timed_out") is True:
+        raise RetryableError("HTTP 200 with a partial answer (meta.timed_out)")
+
+
 class SearchPager:
-    """Every record of one search context updated in [start, end], each exactly once."""
+    """Every record of one search context updated in [start, end], each once per run.
+
+    `settled`: below it no update can still be waiting to be indexed (end - lookback), so
+    queries are read by page number only there; None means `end`.
+    """
 
     def __init__(
         self,
@@ -101,6 +145,7 @@ class SearchPager:
         start: str,
         end: str,
         ahead: int = 1,
+        settled: str | None = None,
     ) -> None:
         self.client = client
         self.ahead = max(1, ahead)  # pages of one query requested at once
@@ -108,108 +153,204 @@ class SearchPager:
         self.page_size = page_size
         self.start = start
         self.end = end
-        self._updated = _SortKey(f"{spec.object_prefix}_updated_at", "updatedAt")
-        self._created = _SortKey(f"{spec.object_prefix}_created_at", "createdAt")
+        self.settled = min(settled or end, end)
+        self._updated = f"{spec.object_prefix}_updated_at"
+        self._created = f"{spec.object_prefix}_created_at"
         self._seen_ts: str | None = None  # the updatedAt that _seen_ids refers to
         self._seen_ids: set[str] = set()  # ids already yielded with updatedAt == _seen_ts
         self._bookmark: str | None = None
         self._total: int | None = None  # meta.total of the first query: for progress only
         self._searched = False
 
+    @property
+    def _name(self) -> str:
+        return self.spec.query_context
+
     def pages(self) -> Iterator[Page]:
         """Yield pages in ascending updatedAt order."""
-        keys = [self._updated, self._created]
-        yield from self._scan([], keys, self.start, True, self.end)
-
-    def _scan(
-        self,
-        fixed: list[JSON],
-        keys: list[_SortKey],
-        lower: str | None,
-        inclusive: bool,
-        upper: str | None,
-        block: bool = False,
-    ) -> Iterator[Page]:
-        """Chunks of one query on keys[0] within the `fixed` criteria (see the module doc).
-        `block`: the criteria pin keys[0] to one value (a tie block)."""
-        key = keys[0]
-        restarts = 0
+        lower, inclusive = self.start, True
+        span: float | None = None  # milliseconds a chunk should cover; None: up to `settled`
+        first = True
         while True:
-            criteria = list(fixed)
-            if lower is not None:
-                criteria.append({key.attr: {"gte" if inclusive else "gt": lower}})
-            if upper is not None:
-                criteria.append({key.attr: {"lte": upper}})
-            first = self._search(criteria, key, 1)
-            records, values = self._sorted_records(first, key)
-            yield self._page(records)
-            if not _has_more(first, 1, len(records), self.page_size):
-                return
-            total = _total(first)
-            if total is None:  # no total, no safe offsets: page 1 of a new query each time
-                if values[0] == values[-1]:
-                    raise PagingError(
-                        f"{self.spec.query_context} search: a whole page shares {key.field} "
-                        f"{values[-1]} and Kustomer's answer has no meta.total, so the tap "
-                        "cannot page past it safely"
-                    )
-                lower, inclusive = values[-1], True
-                continue
-            if values[0] == values[-1] and total > SEARCH_WINDOW:
-                # Page 1 is one value and the query is beyond the window: if that value's
-                # block is too, split it now rather than read 10,000 of it first.
-                value = values[-1]
-                pinned = _pinned(fixed, key, value)
-                if (_total(self._search(pinned, key, 1)) or 0) >= SEARCH_WINDOW:
-                    yield from self._split(pinned, keys, value)
-                else:
-                    yield from self._scan(pinned, keys, None, True, None, block=True)
+            # The first request is a step over the whole range (an incremental run with little
+            # to read ends there); chunks only below `settled`.
+            chunked = lower < self.settled and not (first and self.settled < self.end)
+            first = False
+            upper = self._chunk_upper(lower, span) if chunked else self.end
+            criteria = self._range(lower, inclusive, upper)
+            answer = self._first(criteria)
+            if chunked and answer.total is not None and len(answer.records) < answer.total:
+                whole, highest = yield from self._chunk(criteria, answer)
+                span = self._span(lower, upper, answer.total)
+                if not whole and highest != lower:  # the query changed: step on from there
+                    lower, inclusive = highest, True
+                    continue
+                if not whole:  # changed while still inside the block at `lower`: read it alone
+                    yield self._page(self._block(lower))
+                    lower, inclusive = lower, False
+                    continue
+            elif answer.total is not None and len(answer.records) >= answer.total:
+                yield self._page(answer.records)  # the whole query in one page
+                span = self._span(lower, upper, answer.total) if chunked else span
+            elif not answer.records:  # page 1 empty: nothing matches
+                pass
+            elif answer.values[0] == answer.values[-1]:  # a whole page of one value
+                value = answer.values[0]
+                yield self._page(self._block(value))
                 lower, inclusive = value, False
                 continue
-            size = _page_size(first, self.page_size)
-            last_page = min(math.ceil(total / size), SEARCH_WINDOW // size)
-            lowest, highest = values[0], values[-1]
-            complete = True
-            for response in self._pages(criteria, key, range(2, last_page + 1)):
-                if _total(response) != total:  # the set changed: later offsets may have moved
-                    complete = False
-                    break
-                records, values = self._sorted_records(response, key)
-                if values and values[0] < highest:
-                    raise self._out_of_order(key)
-                yield self._page(records)
-                highest = values[-1] if values else highest
-            if complete and total <= last_page * size:
-                return
-            if not complete:
-                if block:  # read the (small) block again; ids already written are dropped
-                    restarts += 1
-                    if restarts >= MAX_RESTARTS:
-                        raise PagingError(
-                            f"{self.spec.query_context} search: the records sharing "
-                            f"{key.field} {highest} kept changing over {MAX_RESTARTS} reads; "
-                            "run the tap again later"
-                        )
-                    continue
-                LOGGER.info(
-                    "%s: records changed while being read; reading on from %s %s",
-                    self.spec.query_context,
-                    key.field,
-                    highest,
-                )
-                if highest == lower:  # still inside the block at `lower`: read it on its own
-                    pinned = _pinned(fixed, key, lower)
-                    yield from self._scan(pinned, keys, None, True, None, block=True)
-                    lower, inclusive = highest, False
-                    continue
-            elif lowest == highest:  # 10,000 results share one value: moving L can't help
-                pinned = _pinned(fixed, key, highest)
-                yield from self._split(pinned, keys, highest)
-                lower, inclusive = highest, False
+            else:  # a step: every value but the last is complete
+                yield self._page(answer.records)
+                if chunked:  # the chunk was too big for an exact total: aim lower next time
+                    span = self._span(answer.values[0], answer.values[-1], len(answer.records))
+                lower, inclusive = answer.values[-1], True
                 continue
-            lower, inclusive = highest, True
+            if upper >= self.end:
+                return
+            lower, inclusive = upper, False
 
-    def _pages(self, criteria: list[JSON], key: _SortKey, numbers: range) -> Iterator[JSON]:
+    def _chunk(
+        self, criteria: list[JSON], first: _Answer
+    ) -> Generator[Page, None, tuple[bool, str]]:
+        """Pages 2, 3, … of a query whose exact total is more than page 1 holds, each tie block
+        checked. Returns whether the whole query was read, and the highest value read."""
+        total = first.total or 0
+        size = len(first.records)  # what a page holds here (a server may clamp silently)
+        block = _Block()
+        yield self._page(self._checked(first, block))
+        numbers = range(2, math.ceil(total / size) + 1)
+        for number, response in zip(numbers, self._fetch(criteria, numbers), strict=False):
+            answer = self._answer(response)
+            expected = min(size, total - (number - 1) * size)
+            if answer.total != total or len(answer.records) != expected:
+                LOGGER.info(
+                    "%s: records changed while being read; reading on from updatedAt %s",
+                    self._name,
+                    block.value,
+                )
+                return False, block.value
+            if answer.values[0] < block.value:
+                raise self._out_of_order()
+            yield self._page(self._checked(answer, block))
+        missing = self._close(block)
+        if missing:
+            yield self._page(missing)
+        return True, block.value
+
+    def _checked(self, answer: _Answer, block: _Block) -> list[JSON]:
+        """A chunk page's records, plus those of each tie block it closes that the pages read
+        so far did not show (positions and distinct ids differ)."""
+        out: list[JSON] = []
+        for record, value in zip(answer.records, answer.values, strict=True):
+            if value != block.value:
+                out.extend(self._close(block))
+                block.value, block.positions, block.ids = value, 0, set()
+            block.positions += 1
+            block.ids.add(record["id"])
+            out.append(record)
+        return out
+
+    def _close(self, block: _Block) -> list[JSON]:
+        if block.positions == len(block.ids):
+            return []
+        LOGGER.info(
+            "%s: the records sharing updatedAt %s came back in another order on another page; "
+            "reading them on their own",
+            self._name,
+            block.value,
+        )
+        return self._block(block.value)
+
+    def _block(self, value: str) -> list[JSON]:
+        """Every record whose updatedAt is `value`."""
+        return self._read_all(_pinned(self._updated, value), value, None)
+
+    def _read_all(self, criteria: list[JSON], value: str, created: str | None) -> list[JSON]:
+        """Every record matching criteria within one updatedAt (and one createdAt, if given):
+        in one page if they fit; by page number if that shows all of an exact total; else
+        by createdAt ranges (criteria), each read the same way."""
+        answer = self._first(criteria)
+        total = answer.total
+        if total is not None and len(answer.records) >= total:
+            return answer.records
+        found = {r["id"]: r for r in answer.records}
+        if total is not None:  # by page number, in whatever tie order each page comes
+            rounds = BLOCK_ROUNDS if created is not None else 1  # nothing splits those further
+            self._by_number(criteria, found, total, len(answer.records), rounds)
+            if len(found) >= total:
+                return list(found.values())
+        if created is not None:
+            raise PagingError(
+                f"{self._name} search: {total or 'more than 10,000'} records share updatedAt "
+                f"{value} and createdAt {created}, more than one page, and Kustomer did not "
+                f"show all of them in {BLOCK_ROUNDS} reads (they come back in no fixed "
+                "order); the tap stopped rather than skip any. Run it again; if this "
+                "persists, report it"
+            )
+        stamps = sorted(self._created_at(r, value) for r in found.values())
+        # Parts that each fit a page when the total is known, else four (each read likewise).
+        parts = math.ceil(total / (CHUNK_FILL * len(answer.records))) if total else 4
+        cuts = sorted({stamps[len(stamps) * i // parts] for i in range(1, parts)} - {stamps[0]})
+        if not cuts:  # all seen share one createdAt: that one, those before, those after
+            only = stamps[0]
+            return [
+                *self._read_all([*criteria, {self._created: {"lt": only}}], value, None),
+                *self._read_all([*criteria, *_pinned(self._created, only)], value, only),
+                *self._read_all([*criteria, {self._created: {"gt": only}}], value, None),
+            ]
+        out: list[JSON] = []
+        bounds: list[str | None] = [None, *cuts, None]
+        for low, high in itertools.pairwise(bounds):
+            part = list(criteria)
+            if low is not None:
+                part.append({self._created: {"gte": low}})
+            if high is not None:
+                part.append({self._created: {"lt": high}})
+            out += self._read_all(part, value, None)
+        return out
+
+    def _by_number(
+        self, criteria: list[JSON], found: dict[str, JSON], total: int, size: int, rounds: int
+    ) -> None:
+        """Add pages 2.. (then 1.. again, up to `rounds` times) of a query to `found`, until
+        it holds `total` records."""
+        pages = range(1, math.ceil(total / max(1, size)) + 1)
+        for number in [n for _ in range(rounds) for n in pages][1:]:  # page 1 is already read
+            for record in self._answer(self._search(criteria, number)).records:
+                found.setdefault(record["id"], record)
+            if len(found) >= total:
+                return
+
+    def _created_at(self, record: JSON, value: str) -> str:
+        stamp = attribute_ts(record, "createdAt")
+        if stamp is None:
+            raise PagingError(
+                f"{self._name} search: record {record['id']} has no valid createdAt, so the "
+                f"tap cannot split the records sharing updatedAt {value}"
+            )
+        return stamp
+
+    def _range(self, lower: str, inclusive: bool, upper: str) -> list[JSON]:
+        return [
+            {self._updated: {"gte" if inclusive else "gt": lower}},
+            {self._updated: {"lte": upper}},
+        ]
+
+    def _chunk_upper(self, lower: str, span: float | None) -> str:
+        """The upper bound of the next chunk: `span` after `lower`, at most `settled`."""
+        if span is None:
+            return self.settled
+        upper = datetime.fromisoformat(lower) + timedelta(milliseconds=max(span, 1.0))
+        return min(format_ts(upper), self.settled)
+
+    @staticmethod
+    def _span(lower: str, upper: str, count: int) -> float:
+        """Milliseconds that hold CHUNK_FILL x the window at the density of [lower, upper]."""
+        width = datetime.fromisoformat(upper) - datetime.fromisoformat(lower)
+        width_ms = max(width / timedelta(milliseconds=1), 1.0)
+        return width_ms * CHUNK_FILL * SEARCH_WINDOW / max(count, 1)
+
+    def _fetch(self, criteria: list[JSON], numbers: range) -> Iterator[JSON]:
         """The answers for these page numbers of one query, in order. Up to `ahead` of them
         are requested at once, the ones beyond the first only while the client's shared
         read-ahead allowance lasts (so memory stays flat however many streams run)."""
@@ -227,7 +368,7 @@ class SearchPager:
                         if extra:
                             self.client.read_ahead.release()
                         break
-                    future = self.client.submit(self._search, criteria, key, number, False)
+                    future = self.client.submit(self._search, criteria, number, False)
                     pending.append((future, extra, number))
                 if not pending:
                     return
@@ -239,8 +380,9 @@ class SearchPager:
                         self.client.read_ahead.release()
                 try:
                     response = self.client.parse(content)
-                except RetryableError:  # a garbled body: ask for that page again, with retries
-                    response = self._search(criteria, key, number)
+                    check_complete(response)
+                except RetryableError:  # garbled or partial: ask for that page again, with retries
+                    response = self._search(criteria, number)
                 yield response
         finally:
             for future, extra, _ in pending:
@@ -248,63 +390,56 @@ class SearchPager:
                 if extra:
                     self.client.read_ahead.release()
 
-    def _split(self, block: list[JSON], keys: list[_SortKey], value: str) -> Iterator[Page]:
-        """A block too big for the result window: page it by the next sort key."""
-        if len(keys) < 2:
-            raise PagingError(
-                f"more than {SEARCH_WINDOW:,} {self.spec.query_context} records share one "
-                f"updatedAt and one createdAt ({value}); Kustomer search cannot page past "
-                "10,000 results, so the tap stops rather than skip records"
-            )
-        LOGGER.info(
-            "%s: more than %d records share %s %s; splitting them by %s",
-            self.spec.query_context,
-            SEARCH_WINDOW,
-            keys[0].field,
-            value,
-            keys[1].field,
-        )
-        yield from self._scan(block, keys[1:], None, True, None)
-
-    def _out_of_order(self, key: _SortKey) -> PagingError:
+    def _out_of_order(self) -> PagingError:
         return PagingError(
-            f"{self.spec.query_context} search: Kustomer returned results out of "
-            f"{key.field} order, so paging could skip records; stopping"
+            f"{self._name} search: Kustomer returned results out of updatedAt order, so "
+            "paging could skip records; stopping"
         )
 
-    def _search(self, criteria: list[JSON], key: _SortKey, page: int, parse: bool = True) -> Any:
+    def _search(self, criteria: list[JSON], page: int, parse: bool = True) -> Any:
         body: JSON = {
             "and": criteria,
-            "sort": [{key.attr: "asc"}],
+            "sort": [{self._updated: "asc"}],
             "queryContext": self.spec.query_context,
         }
         if self.spec.include_deleted:
             body["includeDeleted"] = True
         params = {"page": page, "pageSize": self.page_size}
-        response = self.client.post(self.spec.path, body, params, parse)
-        if not self._searched:
+        check = check_complete if parse else None
+        response = self.client.post(self.spec.path, body, params, parse, check)
+        if not self._searched and parse:
             self._searched, self._total = True, _total(response)
         return response
 
-    def _sorted_records(self, response: JSON, key: _SortKey) -> tuple[list[JSON], list[str]]:
+    def _first(self, criteria: list[JSON]) -> _Answer:
+        """Page 1 of a query. Without any meta.total, a page 1 that is not full is taken as
+        the whole query (Kustomer always sends one; this keeps such a server usable)."""
+        response = self._search(criteria, 1)
+        answer = self._answer(response)
+        if _total(response) is None and len(answer.records) < self.page_size:
+            answer.total = len(answer.records)
+        return answer
+
+    def _answer(self, response: JSON) -> _Answer:
         data = response.get("data")
         if not isinstance(data, list):
-            raise PagingError(
-                f"{self.spec.query_context} search: Kustomer's answer has no 'data' list"
-            )
-        records = with_ids(data, f"{self.spec.query_context} search")
+            raise PagingError(f"{self._name} search: Kustomer's answer has no 'data' list")
+        records = with_ids(data, f"{self._name} search")
         values: list[str] = []
         for record in records:
-            value = canonical_ts(_attribute(record, key.field))
+            value = updated_at(record)
             if value is None:
                 raise PagingError(
-                    f"{self.spec.query_context} search: record {record['id']} has no valid "
-                    f"{key.field}, so the tap cannot page past it safely"
+                    f"{self._name} search: record {record['id']} has no valid updatedAt, so "
+                    "the tap cannot page past it safely"
                 )
             if values and value < values[-1]:
-                raise self._out_of_order(key)
+                raise self._out_of_order()
             values.append(value)
-        return records, values
+        total = _total(response)
+        return _Answer(
+            records, values, total if total is not None and total < SEARCH_WINDOW else None
+        )
 
     def _page(self, records: list[JSON]) -> Page:
         """Drop records already yielded at their updatedAt; advance the bookmark."""
@@ -399,9 +534,9 @@ class ListPager:
                 return
 
 
-def _pinned(fixed: list[JSON], key: _SortKey, value: str) -> list[JSON]:
-    """The criteria of the block of records whose sort key equals `value`."""
-    return [*fixed, {key.attr: {"gte": value}}, {key.attr: {"lte": value}}]
+def _pinned(attr: str, value: str) -> list[JSON]:
+    """The criteria of the records whose `attr` equals `value`."""
+    return [{attr: {"gte": value}}, {attr: {"lte": value}}]
 
 
 def _total(response: JSON) -> int | None:
@@ -415,17 +550,3 @@ def _page_size(response: JSON, requested: int) -> int:
     meta = response.get("meta")
     size = meta.get("pageSize") if isinstance(meta, dict) else None
     return size if isinstance(size, int) and 0 < size <= requested else requested
-
-
-def _has_more(response: JSON, page: int, count: int, requested: int) -> bool:
-    """Whether a page has a successor. Missing paging information never means "done"."""
-    if count == 0:
-        return False
-    size = _page_size(response, requested)
-    total = _total(response)
-    if total is not None and total < SEARCH_WINDOW:  # a total below the window is exact
-        return page * size < total
-    links = response.get("links")
-    if isinstance(links, dict) and "next" in links:
-        return bool(links["next"])
-    return count >= size

@@ -38,6 +38,7 @@ class StreamProgress:
     requests: int = 0
     retries: int = 0
     rate_limit_waits: int = 0
+    relisted: int = 0  # records older than the stream's bookmark, read again by the look-back
     started: float = field(init=False)
     _last_log: float = field(init=False)
     _last_count: int = field(init=False, default=0)
@@ -82,14 +83,15 @@ class StreamProgress:
 
 
 def log_summary(rows: list[tuple[StreamProgress, float]]) -> None:
-    """The end-of-run table: per stream records, requests, retries, 429 waits, duration."""
+    """The end-of-run table: per stream records (and how many of them the look-back read
+    again), requests, retries, 429 waits, duration."""
     if not rows:
         return
-    header = ("stream", "records", "requests", "retries", "429 waits", "duration")
-    table = [header] + [
-        (p.stream, p.records, p.requests, p.retries, p.rate_limit_waits, f"{seconds:.1f} s")
-        for p, seconds in rows
-    ]
+    header = ("stream", "records", "look-back", "requests", "retries", "429 waits", "duration")
+    table: list[tuple[object, ...]] = [header]
+    for p, seconds in rows:
+        counts = (p.records, p.relisted, p.requests, p.retries, p.rate_limit_waits)
+        table.append((p.stream, *counts, f"{seconds:.1f} s"))
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     LOGGER.info("run summary:")
     for row in table:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -25,6 +25,7 @@ from tap_kustomer.client import CURRENT_STREAM, KustomerClient
 from tap_kustomer.config import Settings, parse_json_text, read_text_file
 from tap_kustomer.discover import KLASS_METADATA_KEY, load_schema
 from tap_kustomer.errors import ConfigError, ForbiddenError
+from tap_kustomer.paging import attribute_ts
 from tap_kustomer.progress import StreamProgress, log_summary
 from tap_kustomer.streams import STREAMS, Stream, klass_stream
 from tap_kustomer.timeutil import canonical_ts, format_ts
@@ -346,6 +347,11 @@ def sync_stream(
     start = newest or settings.start_date
     if start > signpost:
         LOGGER.warning("%s: bookmark %s is in the future; nothing to read", name, start)
+    elif newest and stream.searched and settings.lookback_seconds:
+        # Search may index an update after later ones: read again what the last run may have
+        # passed before it was searchable. The bookmark itself never moves back.
+        looked_back = datetime.fromisoformat(newest) - timedelta(seconds=settings.lookback_seconds)
+        start = max(format_ts(looked_back), settings.start_date)
     writer.state(state, currently_syncing=name)  # a run failing before its first page resumes here
     writer.schema(name, selection.schema, list(stream.key_properties), [key] if key else [])
     if key:
@@ -353,6 +359,7 @@ def sync_stream(
     else:
         LOGGER.info("%s: reading every record (full table)", name)
     progress = StreamProgress(name, settings.progress_interval)
+    looked_from = newest  # the bookmark the run started from
     shape = stream.shaper(settings.record_format, selection.deselected)
     try:
         for page in stream.pages(client, start, signpost, settings):
@@ -360,6 +367,10 @@ def sync_stream(
                 raise Stopped(name)
             extracted = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             lines = writer.records(name, map(shape, page.records), extracted)
+            if key == "updated_at" and start < newest:  # look-back records, emitted again
+                progress.relisted += sum(
+                    1 for r in page.records if (attribute_ts(r, "updatedAt") or "") < looked_from
+                )
             bookmark = None
             if key and page.bookmark and page.bookmark > newest:
                 newest = min(page.bookmark, signpost)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import random
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,6 +63,12 @@ class FakeKustomer:
         self.max_requests = 5_000  # a looping pager fails fast instead of hanging the suite
         self.forbidden: dict[str, dict] = {}  # search context → 403 error body
         self.fail_next: list[int] = []  # statuses to answer searches with first (503, 429…)
+        # What Elasticsearch allows and Kustomer does not rule out (search-realism.md):
+        self.replicas = 1  # > 1: each search is answered by one of that many tie orders
+        self.total_cap: int | None = None  # meta.total (and totalPages, next) capped here
+        self.timed_out: list[bool] = []  # answers to flag meta.timed_out (dropping a record)
+        self.silent_clamp = False  # meta.pageSize says what was asked, not what was served
+        self._replica = random.Random(7)
         for path, store in (("/v1/customers/search", self.search), (ARCHIVE, self.archive)):
             rsps.add_callback(
                 responses.POST,
@@ -89,6 +96,8 @@ class FakeKustomer:
         ((sort_attr, direction),) = body["sort"][0].items()
         field = _field(sort_attr)
         salt = json.dumps(body, sort_keys=True)
+        if self.replicas > 1:
+            salt = f"replica {self._replica.randrange(self.replicas)}"
         matching.sort(
             key=lambda r: (
                 r["attributes"].get(field) or "",
@@ -98,12 +107,23 @@ class FakeKustomer:
         )
         chunk = matching[(page - 1) * size : page * size]
         total = len(matching)
+        if self.total_cap is not None:
+            total = min(total, self.total_cap)
         pages = -(-total // size)
+        timed_out = bool(self.timed_out) and self.timed_out.pop(0)
+        if timed_out:
+            chunk = chunk[1:]
         link = path + "?page={}&pageSize=" + str(size)
         return _json(
             {
                 "data": chunk,
-                "meta": {"page": page, "pageSize": size, "total": total, "totalPages": pages},
+                "meta": {
+                    "page": page,
+                    "pageSize": int(params.get("pageSize", 100)) if self.silent_clamp else size,
+                    "total": total,
+                    "totalPages": pages,
+                    "timed_out": timed_out,
+                },
                 "links": {
                     "self": link.format(page),
                     "first": link.format(1),

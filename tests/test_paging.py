@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from tap_kustomer.client import KustomerClient
-from tap_kustomer.errors import PagingError
+from tap_kustomer.errors import PagingError, RetryableError
 from tap_kustomer.paging import ListPager, SearchPager, SearchSpec
 from tests.fakes import resource, ts
 
@@ -113,15 +113,15 @@ def test_tie_block_beyond_the_window_is_split_by_created_at(fake, client):
     fake.search["customer"] = records
     ids, _ = collect(SearchPager(client, SPEC, 500, START, END))
     assert len(ids) == len(set(ids)) == len(records)
-    assert any("customer_created_at" in str(body["sort"]) for _, body, _ in fake.requests if body)
-    # The first chunk reads 10,000 results (9,960 of them the block's, by page number); the
-    # query starting at the block sees it is too big and splits it at once: 20 + 2 + 22 + 1.
+    # Split by createdAt ranges (criteria), never by a sort Kustomer does not document.
+    assert any("customer_created_at" in str(body["and"]) for _, body, _ in fake.requests)
+    assert all(body["sort"] == [{"customer_updated_at": "asc"}] for _, body, _ in fake.requests)
     assert fake.search_count() <= 45
 
 
 def test_block_sharing_both_timestamps_beyond_the_window_fails_clearly(fake, client):
     fake.search["customer"] = [resource("customer", i, ts(5), created=ts(1)) for i in range(10_050)]
-    with pytest.raises(PagingError, match="more than 10,000 customer records share"):
+    with pytest.raises(PagingError, match=r"more than 10,000 records share updatedAt .* createdAt"):
         collect(SearchPager(client, SPEC, 500, START, END))
 
 
@@ -228,3 +228,118 @@ def test_a_tie_block_is_read_alone_while_other_records_keep_changing(fake, clien
     ids, _ = collect(SearchPager(client, SPEC, 100, START, END))
     assert {r["id"] for r in block} <= set(ids)
     assert len(ids) == len(set(ids))
+
+
+# -- search as Elasticsearch may answer it (search-realism.md) ---------------------------------
+
+
+def realistic_records() -> list[dict]:
+    """Spread records, small ties at page boundaries and a tie block larger than a page."""
+    records = [resource("customer", i, ts(i // 3), created=ts(-i)) for i in range(3000)]
+    records += [resource("customer", 10_000 + i, ts(500.5), created=ts(-i)) for i in range(1200)]
+    records += [resource("customer", 20_000 + i, ts(600 + i)) for i in range(800)]
+    return records
+
+
+@pytest.mark.parametrize("page_size", [100, 500])
+def test_ties_ordered_differently_by_each_request_lose_nothing(fake, client, page_size):
+    fake.replicas = 3
+    records = realistic_records()
+    fake.search["customer"] = records
+    ids, pages = collect(SearchPager(client, SPEC, page_size, START, END))
+    assert set(ids) == {r["id"] for r in records}
+    assert len(ids) == len(set(ids))
+    stamps = [r["attributes"]["updatedAt"] for p in pages for r in p.records]
+    assert stamps == sorted(stamps)
+
+
+def test_capped_totals_are_read_past(fake, client):
+    fake.total_cap = 10_000
+    records = [resource("customer", i, ts(i // 3)) for i in range(23_456)]
+    fake.search["customer"] = records
+    ids, _ = collect(SearchPager(client, SPEC, 500, START, END))
+    assert len(ids) == len(set(ids)) == 23_456
+    assert fake.search_count() <= 2.5 * 23_456 / 1000
+
+
+def test_a_page_size_clamped_without_saying_so_loses_nothing(fake, client):
+    fake.search_max, fake.silent_clamp = 100, True
+    fake.search["customer"] = [resource("customer", i, ts(i)) for i in range(3000)]
+    ids, _ = collect(SearchPager(client, SPEC, 500, START, END))
+    assert len(ids) == len(set(ids)) == 3000
+
+
+def test_a_partial_answer_is_retried_not_taken_as_a_page(fake, client):
+    fake.timed_out = [True, False, True, True]
+    records = [resource("customer", i, ts(i)) for i in range(1500)]
+    fake.search["customer"] = records
+    ids, _ = collect(SearchPager(client, SPEC, 500, START, END, ahead=2))
+    assert sorted(ids) == sorted(r["id"] for r in records)
+
+
+def test_partial_answers_that_never_stop_fail_clearly(fake, client):
+    fake.timed_out = [True] * 50
+    fake.search["customer"] = [resource("customer", i, ts(i)) for i in range(10)]
+    with pytest.raises(RetryableError, match=r"failed 6 times.*partial answer \(meta.timed_out\)"):
+        collect(SearchPager(client, SPEC, 500, START, END))
+
+
+def test_all_of_it_at_once(fake, client):
+    fake.replicas, fake.total_cap, fake.timed_out = 3, 10_000, [False, True] * 20
+    records = realistic_records()
+    records += [resource("customer", 50_000 + i, ts(2000 + i / 10)) for i in range(9000)]
+    fake.search["customer"] = records
+    ids, _ = collect(SearchPager(client, SPEC, 500, START, END, ahead=4))
+    assert set(ids) == {r["id"] for r in records}
+    assert len(ids) == len(set(ids))
+
+
+def test_records_sharing_both_timestamps_under_shuffled_ties(fake, client):
+    fake.replicas = 3
+    records = [resource("customer", i, ts(5), created=ts(1)) for i in range(1200)]
+    fake.search["customer"] = records
+    ids, _ = collect(SearchPager(client, SPEC, 500, START, END))
+    assert set(ids) == {r["id"] for r in records}
+
+
+def test_an_update_indexed_mid_read_moves_no_record_past_the_pager(fake, client, monkeypatch):
+    """An update made before the run but indexed while it reads moves a record within the
+    range: the total stays the same and every later offset shifts by one. Below `settled`
+    (end - lookback) no such move can happen; above it the pager reads by steps."""
+    records = [resource("customer", i, ts(i)) for i in range(2000)]
+    fake.search["customer"] = records
+    count = fake._count
+
+    def count_and_index(request):
+        count(request)
+        if len(fake.requests) == 3:  # record 5 (already read) becomes searchable as updated
+            records[5]["attributes"]["updatedAt"] = ts(1995.5)
+
+    monkeypatch.setattr(fake, "_count", count_and_index)
+    ids, _ = collect(SearchPager(client, SPEC, 100, START, ts(2000), settled=ts(1990)))
+    assert {r["id"] for r in records} <= set(ids)
+
+
+def test_without_the_settled_bound_that_update_loses_a_record(fake, client, monkeypatch):
+    """The case above with settled = end: the move is invisible, a record is lost. (This is
+    what lookback_seconds: 0 accepts, and proves the test above can fail.)"""
+    records = [resource("customer", i, ts(i)) for i in range(2000)]
+    fake.search["customer"] = records
+    count = fake._count
+
+    def count_and_index(request):
+        count(request)
+        if len(fake.requests) == 3:
+            records[5]["attributes"]["updatedAt"] = ts(1995.5)
+
+    monkeypatch.setattr(fake, "_count", count_and_index)
+    ids, _ = collect(SearchPager(client, SPEC, 100, START, ts(2000)))
+    assert not {r["id"] for r in records} <= set(ids)
+
+
+def test_cost_on_plain_data_is_one_request_per_page(fake, client):
+    records = [resource("customer", i, ts(i / 7)) for i in range(35_000)]
+    fake.search["customer"] = records
+    ids, _ = collect(SearchPager(client, SPEC, 500, START, END, settled=ts(4990)))
+    assert len(set(ids)) == 35_000
+    assert fake.search_count() <= 2.1 * 35
