@@ -26,8 +26,10 @@ from tap_kustomer.transform import (
     custom_attribute_resources,
     denest,
     drop_fields,
+    json_text,
     jsonapi,
     normalize_recipients,
+    wrap_strings,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -209,6 +211,8 @@ class Conversations(SearchStream):
     name = "conversations"
     query_context = "conversation"
     roles = search_roles("conversation")
+    # one type per column for typed targets (README, Record shape): objects, strings wrapped
+    fixups = (wrap_strings("id", "deleted_by"), wrap_strings("value", "snooze"))
 
 
 class Messages(SearchStream):
@@ -229,6 +233,7 @@ class KObjects(SearchStream):
     name = "kobjects"
     query_context = "kobject"
     roles = search_roles("kobject")
+    fixups = (wrap_strings("id", "queue"),)  # a plain queue id becomes {"id": …}
 
 
 class Companies(SearchStream):
@@ -244,6 +249,7 @@ class KlassObjects(SearchStream):
     object_prefix = "kobject"
     klass: ClassVar[str]
     roles = search_roles("kobject")
+    fixups = KObjects.fixups
 
 
 def klass_stream_id(klass: str) -> str:
@@ -303,6 +309,7 @@ class AuditLogs(ListStream):
     replication_key = "created_at"
     stamp_attribute = "createdAt"
     default_page_size = 1000
+    fixups = (wrap_strings("id", "org"),)  # the org attribute (an id) or the relationship
     max_page_size = 1000
     roles = read_role("audit_logs", "org.user.audit_logs.read")
 
@@ -398,6 +405,7 @@ class SatisfactionSurveys(FullTableStream):
     name = "satisfaction_surveys"
     path = "/v1/satisfaction"
     roles = read_role("satisfaction", "org.user.satisfaction.read")
+    fixups = (json_text("scale"),)  # "5-point", "nps", or an object as JSON text
 
 
 class CustomAttributeMetadata(Stream):

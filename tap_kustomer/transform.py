@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 JSON = dict[str, Any]
@@ -125,6 +125,36 @@ def normalize_recipients(record: JSON) -> JSON:
             if key in meta:
                 meta[key] = as_list(meta[key])
     return record
+
+
+def wrap_strings(key: str, *columns: str) -> Callable[[JSON], JSON]:
+    """A fixup for object columns Kustomer may also send as a plain string: a string `s`
+    becomes {key: s}, so a typed target gets one column type (an object) and nothing is lost.
+    For references ({"type", "id"}) the key is "id": a plain string there is the id."""
+
+    def fixup(record: JSON) -> JSON:
+        for column in columns:
+            value = record.get(column)
+            if isinstance(value, str):
+                record[column] = {key: value}
+        return record
+
+    return fixup
+
+
+def json_text(*columns: str) -> Callable[[JSON], JSON]:
+    """A fixup for columns Kustomer sends as a plain string or as an object: the column is a
+    string, and an object or a list arrives as its JSON text (compact, keys sorted), which a
+    warehouse's JSON functions read back."""
+
+    def fixup(record: JSON) -> JSON:
+        for column in columns:
+            value = record.get(column)
+            if isinstance(value, dict | list):
+                record[column] = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return record
+
+    return fixup
 
 
 def drop_fields(record: JSON, deselected: Collection[str]) -> JSON:

@@ -41,7 +41,6 @@ TIMESTAMPS = "Every timestamp is a `date-time`"
 INTENDED_TYPE_CHANGES: dict[tuple[str, str], str] = {
     ("customers", "deleted"): "Customers `deleted` is a boolean",
     ("conversations", "satisfaction"): "Conversations `satisfaction` is a number",
-    ("conversations", "snooze"): "Conversations `snooze` is declared as an object or a string",
     **{
         ("customers", column): ARRAYS
         for column in [
