@@ -105,7 +105,9 @@ class Sandbox:
         return self._app().truth(stream)
 
     def update_random(self, stream: str, count: int) -> list[str]:
-        """Move ``count`` random live records of ``stream`` to the current time; their ids."""
+        """Move ``count`` random live records of ``stream`` to the current time; their ids.
+
+        With ``index_lag_seconds`` search sees each change only after its own random delay."""
         return self._app().update(stream, count)["ids"]
 
     def update(self, stream: str, count: int | None = None, ids=None, delete: bool = False) -> dict:

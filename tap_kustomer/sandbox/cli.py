@@ -133,12 +133,44 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="optional cap on page*pageSize for GET lists; 0 = none (default: %(default)s)",
     )
-    srch.add_argument(
+    real = p.add_argument_group(
+        "search realism (Elasticsearch behaviours real Kustomer search may show; all off by "
+        "default, combinable, random draws seeded from --seed)"
+    )
+    real.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve each search request from a random one of N index copies; each copy orders "
+        "records sharing the sort value its own way, so pages of one query are not slices of "
+        "one ordering when N > 1 (default: %(default)s = one stable order)",
+    )
+    real.add_argument(
+        "--track-total-hits",
+        type=int,
+        default=0,
+        metavar="N",
+        help="when more than N records match, meta.total says N and totalPages, links.next and "
+        "links.last are computed from N; deeper pages are still served up to the result "
+        "window (default: %(default)s = exact totals)",
+    )
+    real.add_argument(
+        "--timed-out-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of search answers that say meta.timed_out true and leave out 10-50%% "
+        "(at least one) of their page's records (default: %(default)s)",
+    )
+    real.add_argument(
         "--index-lag-seconds",
         type=float,
         default=0.0,
-        help="records updated within this many seconds are invisible to search "
-        "(default: %(default)s)",
+        metavar="S",
+        help="each update (POST /__sandbox/update) becomes searchable after its own random "
+        "delay in [0, S] s; until then search serves, filters and sorts the previous version "
+        "(GET and /__sandbox/truth show the new one at once) (default: %(default)s)",
     )
     rl = p.add_argument_group("rate limits")
     rl.add_argument(

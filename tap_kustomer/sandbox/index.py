@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_left, bisect_right
 
 from .data import Dataset, Rec
@@ -76,6 +77,23 @@ class ContextIndex:
     def view(self, attr: str, include_deleted: bool) -> View:
         return self.views[(attr, include_deleted)]
 
+    def replace(self, old: Rec, new: Rec) -> None:
+        """Swap the object search sees for one record (index lag); bumps ``version``."""
+        for (attr, with_deleted), view in self.views.items():
+            if with_deleted or not old.deleted:
+                view.remove(old, getattr(old, attr))
+            if with_deleted or not new.deleted:
+                view.insert(new)
+        self.version += 1
+
+
+def snapshot(rec: Rec) -> Rec:
+    """A frozen copy of ``rec``'s current version (same id, fields and cached bytes)."""
+    copy = Rec(rec.stream, rec.idx)
+    for name in Rec.__slots__:
+        setattr(copy, name, getattr(rec, name))
+    return copy
+
 
 class Indexes:
     """Search indexes for every context plus id-ordered lists for GET endpoints."""
@@ -83,6 +101,11 @@ class Indexes:
     def __init__(self, ds: Dataset):
         self.ds = ds
         self.contexts: dict[str, ContextIndex] = {}
+        # Index lag: what search currently sees of a lagged record (absent = the live Rec) and
+        # a heap of (visible_at_ms, seq, live rec, snapshot of the new version) not yet applied.
+        self.shown: dict[int, Rec] = {}
+        self.pending: list[tuple[int, int, Rec, Rec]] = []
+        self._seq = 0
         for ctx, stream in (
             ("customer", "customers"),
             ("conversation", "conversations"),
@@ -115,6 +138,48 @@ class Indexes:
         return [c for c in self.contexts.values() if c.contains(rec)]
 
     # All mutations happen with ``ds.lock`` held by the caller.
+    def touch_lagged(
+        self, rec: Rec, new_updated: int, visible_at: int, delete: bool = False
+    ) -> None:
+        """Update the live record now; search keeps its previous version until ``visible_at``.
+
+        Search views hold frozen snapshots for lagged records, so the live ``rec`` can change
+        (GET-by-id, lists, truth) while search still filters, sorts and serialises the old one.
+        """
+        ctxs = self.contexts_of(rec)
+        key = id(rec)
+        if key not in self.shown:
+            frozen = snapshot(rec)
+            for c in ctxs:
+                c.replace(rec, frozen)
+            self.shown[key] = frozen
+        was_deleted = rec.deleted
+        rec.updated = new_updated
+        rec.modified = new_updated
+        if delete:
+            rec.deleted = True
+            rec.deleted_at = new_updated
+        rec.rev += 1
+        self._unlist(rec, delete and not was_deleted)
+        self._seq += 1
+        heapq.heappush(self.pending, (visible_at, self._seq, rec, snapshot(rec)))
+
+    def refresh(self, now_ms: int) -> None:
+        """Make every pending update whose delay has passed searchable (caller holds the lock).
+
+        Per record the newest version that is due wins: an older update that comes due after a
+        newer one of the same record changes nothing (``rev`` only grows).
+        """
+        pending = self.pending
+        while pending and pending[0][0] <= now_ms:
+            _, _, rec, new = heapq.heappop(pending)
+            cur = self.shown[id(rec)]
+            if new.rev <= cur.rev:
+                continue
+            for c in self.contexts_of(rec):
+                c.replace(cur, new)
+            self.shown[id(rec)] = new
+
     def touch(
         self, rec: Rec, new_updated: int, new_modified: int | None = None, delete: bool = False
     ) -> None:
@@ -138,9 +203,12 @@ class Indexes:
             if not rec.deleted:
                 c.views[("updated", False)].insert(rec)
             c.version += 1
+        self._unlist(rec, delete and not was_deleted)
+
+    def _unlist(self, rec: Rec, newly_deleted: bool) -> None:
+        """GET lists hide soft-deleted search-stream records at once (no lag there)."""
         if (
-            delete
-            and not was_deleted
+            newly_deleted
             and rec.stream in self.lists
             and rec.stream not in ("users", "teams", "tags", "shortcuts")
         ):

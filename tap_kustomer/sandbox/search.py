@@ -7,7 +7,9 @@ Query shape (Kustomer): ``{"queryContext": ..., "and": [...], "or": [...], "not"
 Execution: the range criteria on the sort attribute found in the top-level conjunction become
 two bisects on a pre-sorted view; everything else is a residual predicate evaluated only over
 that slice.  Results are cached per query body.  Records sharing the sort value are ordered by
-``sha1(canonical body + id)``: stable for one query, different between queries.
+``sha1(canonical body + id)``: stable for one query, different between queries.  With several
+replicas (``--replicas``) each replica mixes its number into that key, so each orders ties its
+own way; replica 0 keeps the plain key.
 """
 
 from __future__ import annotations
@@ -417,15 +419,17 @@ class Entry:
 
     def __init__(self, keys, recs, tie_base, version):
         self.keys, self.recs, self.tie_base, self.version = keys, recs, tie_base, version
-        self.groups: dict[int, list[Rec]] = {}
+        # sorted tie blocks, keyed by (replica, start position): each replica keeps its own
+        self.groups: dict[tuple[int, int], list[Rec]] = {}
 
 
 class SearchEngine:
-    def __init__(self, idx: Indexes, horizon_fn, lag_fn, cache_size: int = 64):
+    def __init__(self, idx: Indexes, horizon_fn, clock_fn=None, cache_size: int = 64):
         self.idx = idx
         self.ds = idx.ds
         self.horizon_fn = horizon_fn  # -> epoch ms; updatedAt < horizon is archive-only
-        self.lag_fn = lag_fn  # -> epoch ms upper bound for visibility, or None
+        # -> epoch ms; when set, pending lagged updates due by then are applied before a query
+        self.clock_fn = clock_fn
         self.cache: OrderedDict = OrderedDict()
         self.cache_size = cache_size
         self.lock = threading.Lock()
@@ -437,14 +441,18 @@ class SearchEngine:
         if q.unmodelled:
             return Entry([], [], None, 0)
         ctx = self.idx.contexts[q.ctx]
-        visible_hi = self.lag_fn()
-        key = (q.archive, q.canonical, visible_hi)
+        if self.clock_fn is not None and self.idx.pending:
+            # visibility is lazy: applying a due update bumps ctx.version, so cached entries
+            # computed before it are recomputed below
+            with self.ds.lock:
+                self.idx.refresh(self.clock_fn())
+        key = (q.archive, q.canonical)
         with self.lock:
             entry = self.cache.get(key)
             if entry is not None and entry.version == ctx.version:
                 self.cache.move_to_end(key)
                 return entry
-        entry = self._compute(q, ctx, visible_hi)
+        entry = self._compute(q, ctx)
         with self.lock:
             self.cache[key] = entry
             self.cache.move_to_end(key)
@@ -452,7 +460,7 @@ class SearchEngine:
                 self.cache.popitem(last=False)
         return entry
 
-    def _compute(self, q: Query, ctx, visible_hi) -> Entry:
+    def _compute(self, q: Query, ctx) -> Entry:
         horizon = self.horizon_fn()
         # split the top-level conjunction into sort-field ranges and a residual
         primary = Range(q.sort_field)
@@ -471,8 +479,6 @@ class SearchEngine:
             window.intersect(Range("updated", hi=horizon, hi_incl=False))
         else:
             window.intersect(Range("updated", lo=horizon, lo_incl=True))
-        if visible_hi is not None:
-            window.intersect(Range("updated", hi=visible_hi, hi_incl=True))
         if q.sort_field == "updated":
             primary.intersect(window)
         else:
@@ -492,12 +498,15 @@ class SearchEngine:
         tie_base.update(q.canonical)
         return Entry(keys, recs, tie_base, version)
 
-    def _group(self, entry: Entry, gs: int, ge: int) -> list[Rec]:
+    def _group(self, entry: Entry, gs: int, ge: int, replica: int) -> list[Rec]:
         if ge - gs == 1:
             return entry.recs[gs:ge]
-        grp = entry.groups.get(gs)
+        grp = entry.groups.get((replica, gs))
         if grp is None or len(grp) != ge - gs:
             base = entry.tie_base
+            if replica:
+                base = base.copy()
+                base.update(f"replica:{replica}:".encode())
 
             def tie(rec):
                 h = base.copy()
@@ -505,11 +514,11 @@ class SearchEngine:
                 return h.digest()
 
             grp = sorted(entry.recs[gs:ge], key=tie)
-            entry.groups[gs] = grp
+            entry.groups[(replica, gs)] = grp
         return grp
 
-    def page(self, entry: Entry, desc: bool, start: int, stop: int) -> list[Rec]:
-        """Records at positions [start, stop) of the query's order."""
+    def page(self, entry: Entry, desc: bool, start: int, stop: int, replica: int = 0) -> list[Rec]:
+        """Records at positions [start, stop) of the query's order as ``replica`` sorts ties."""
         keys = entry.keys
         n = len(keys)
         stop = min(stop, n)
@@ -522,7 +531,7 @@ class SearchEngine:
                 k = keys[pos]
                 gs = bisect_left(keys, k)
                 ge = bisect_right(keys, k, lo=pos)
-                grp = self._group(entry, gs, ge)
+                grp = self._group(entry, gs, ge, replica)
                 out.extend(grp[pos - gs : min(ge, stop) - gs])
                 pos = ge
         else:
@@ -532,7 +541,7 @@ class SearchEngine:
                 k = keys[a]
                 gs = bisect_left(keys, k, hi=a + 1)
                 ge = bisect_right(keys, k, lo=a)
-                grp = self._group(entry, gs, ge)
+                grp = self._group(entry, gs, ge, replica)
                 dstart = n - ge  # descending position of the group's first element
                 out.extend(grp[d - dstart : min(n - gs, stop) - dstart])
                 d = n - gs

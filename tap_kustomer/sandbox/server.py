@@ -48,7 +48,10 @@ class Options:
     search_max_page_size: int = 500
     list_window: int = 0
     horizon_days: int = 730
-    index_lag_seconds: float = 0.0
+    index_lag_seconds: float = 0.0  # each update searchable after U(0, this) seconds
+    replicas: int = 1  # search copies, each ordering ties its own way
+    track_total_hits: int = 0  # cap of meta.total (0 = exact)
+    timed_out_rate: float = 0.0  # share of search answers that are partial, timed_out: true
     prewarm: bool | str = True  # True/"background", False/"off", "sync"
     log: bool = False
 
@@ -188,8 +191,10 @@ class App:
             tie_block=opts.tie_block,
             compat_1x=opts.compat_1x,
         )
+        self._check_realism(opts)
         self.idx = Indexes(self.ds)
-        self.engine = SearchEngine(self.idx, self.horizon_ms, self.visible_hi)
+        lagged = opts.index_lag_seconds > 0
+        self.engine = SearchEngine(self.idx, self.horizon_ms, self.clock_ms if lagged else None)
         self.limiter = RateLimiter(opts.org_limit, opts.search_limit, opts.window_seconds)
         self.faults = Faults(
             opts.seed,
@@ -202,6 +207,12 @@ class App:
         )
         self.stats = Stats()
         self.update_rng = random.Random(f"{opts.seed}:updates")  # noqa: S311
+        # search realism: one RNG per behaviour so turning one on does not change another's
+        # draws; one lock because the handler threads draw concurrently
+        self.lag_rng = random.Random(f"{opts.seed}:index-lag")  # noqa: S311
+        self.replica_rng = random.Random(f"{opts.seed}:replicas")  # noqa: S311
+        self.timeout_rng = random.Random(f"{opts.seed}:timed-out")  # noqa: S311
+        self.realism_lock = threading.Lock()
         self.tokens = {opts.token: ALL_ROLES, opts.restricted_token: RESTRICTED_ROLES}
         self.catalog_bytes: dict[int, bytes] = {}
         self._warm_stop = threading.Event()
@@ -214,11 +225,43 @@ class App:
     def horizon_ms(self) -> int:
         return self.clock_ms() - self.opts.horizon_days * DAY_MS
 
-    def visible_hi(self):
-        lag = self.opts.index_lag_seconds
-        if not lag:
-            return None
-        return (self.clock_ms() - int(lag * 1000)) // 1000 * 1000
+    @staticmethod
+    def _check_realism(opts: Options) -> None:
+        if isinstance(opts.replicas, bool) or not isinstance(opts.replicas, int):
+            raise ValueError("replicas must be an integer >= 1")
+        if opts.replicas < 1:
+            raise ValueError("replicas must be >= 1")
+        if isinstance(opts.track_total_hits, bool) or not isinstance(opts.track_total_hits, int):
+            raise ValueError("track_total_hits must be an integer >= 0")
+        if opts.track_total_hits < 0:
+            raise ValueError("track_total_hits must be >= 0 (0 = exact totals)")
+        if not 0.0 <= float(opts.timed_out_rate) <= 1.0:
+            raise ValueError("timed_out_rate must be between 0 and 1")
+        if not float(opts.index_lag_seconds) >= 0.0:
+            raise ValueError("index_lag_seconds must be >= 0")
+
+    # -- search realism draws (seeded, so a run is reproducible given the same request order)
+    def pick_replica(self) -> int:
+        n = self.opts.replicas
+        if n <= 1:
+            return 0
+        with self.realism_lock:
+            return self.replica_rng.randrange(n)
+
+    def drop_timed_out(self, recs: list[Rec]) -> tuple[list[Rec], bool]:
+        """-> (records kept, timed_out): a timed-out answer loses 10-50 % of its page, >= 1."""
+        rate = self.opts.timed_out_rate
+        if not rate:
+            return recs, False
+        with self.realism_lock:
+            g = self.timeout_rng
+            if g.random() >= rate:
+                return recs, False
+            if not recs:
+                return recs, True
+            n = max(1, round(len(recs) * g.uniform(0.1, 0.5)))
+            drop = set(g.sample(range(len(recs)), n))
+        return [r for i, r in enumerate(recs) if i not in drop], True
 
     # -- warm-up
     def prewarm_mode(self) -> str:
@@ -313,8 +356,15 @@ class App:
                 candidates = [r for r in recs if not r.deleted]
                 chosen = self.update_rng.sample(candidates, min(n, len(candidates)))
             ts = self.clock_ms()
+            lag_ms = float(self.opts.index_lag_seconds) * 1000
             for rec in chosen:
-                self.idx.touch(rec, ts, delete=delete)
+                if lag_ms > 0:
+                    # each update gets its own refresh delay, so a later update of one record
+                    # can become searchable before an earlier one of another
+                    visible_at = ts + round(self.lag_rng.uniform(0, lag_ms))
+                    self.idx.touch_lagged(rec, ts, visible_at, delete=delete)
+                else:
+                    self.idx.touch(rec, ts, delete=delete)
             self.stats.updates += len(chosen)
         return {
             "stream": stream,
@@ -883,7 +933,12 @@ class App:
                 )
             entry = self.engine.matches(query)
             total = len(entry.keys)
-            recs = self.engine.page(entry, query.desc, (page - 1) * size, page * size)
+            cap = self.opts.track_total_hits
+            if cap and total > cap:
+                total = cap  # Elasticsearch counts exactly only up to track_total_hits
+            replica = self.pick_replica()
+            recs = self.engine.page(entry, query.desc, (page - 1) * size, page * size, replica)
+            recs, timed_out = self.drop_timed_out(recs)
             if ids_only:
                 parts = [dumps({"type": self.ds.type_of(r), "id": r.id}) for r in recs]
             elif archive:
@@ -910,7 +965,7 @@ class App:
                 "total": total,
                 "totalPages": total_pages,
                 "aggregations": {},
-                "timed_out": False,
+                "timed_out": timed_out,
             }
             body_ = (
                 b'{"data":['
