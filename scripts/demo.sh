@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole pipeline, no Kustomer account needed: builds the tap's virtual environment
 # (.venv-demo) and a separate one for the target (.venv-demo-target), starts the local Kustomer
-# sandbox, discovers, selects every stream, syncs into DuckDB through target-duckdb, prints a
-# per-stream table, changes records in the sandbox, runs an incremental sync, and stops.
+# sandbox, discovers, keeps the default selection (every stream but conversation_events), syncs
+# into DuckDB through target-duckdb, checks a per-stream table against the sandbox's ground
+# truth, changes records in the sandbox, runs an incremental sync, checks it, and stops.
+# Exit 0 only if every figure matches (CI runs it: tests/test_demo.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
