@@ -47,6 +47,7 @@ class Bucket:
     left: int | None = None  # what the server last said is left for everyone, less ours since
     resets_at: float | None = None  # epoch seconds; None: no window open yet
     paused_until: float = 0.0  # after a 429
+    learned: bool = False  # an answer has named the real limit
 
     @property
     def allowance(self) -> int:
@@ -85,7 +86,7 @@ class Bucket:
                 self.used, self.left = self.in_flight, None  # the server is in a later window
             self.resets_at = reset
         if limit is not None and limit > 0:
-            self.limit = limit
+            self.limit, self.learned = limit, True
         if remaining is None:
             return
         if limit is not None and self.share >= 1:  # all ours: count what the server counted
@@ -112,19 +113,28 @@ class RequestBudget:
         self.waits = 0  # times a request had to wait for the budget
 
     def _buckets(self, search: bool) -> tuple[Bucket, ...]:
-        return (self.org, self.search) if search else (self.org,)
+        if not search:
+            return (self.org,)
+        # Until an answer names the org's limit, searches alone cannot overspend its assumed
+        # share (the key's 100 a minute is below the smallest plan's 150), so they do not wait
+        # on a guess: a search-only start would otherwise stall on a 60-s window of its own.
+        if not self.org.learned and self.search.allowance <= self.org.allowance:
+            return (self.search,)
+        return (self.org, self.search)
 
-    def acquire(self, search: bool) -> None:
-        """Block until one more request may start, then count it."""
+    def acquire(self, search: bool) -> tuple[Bucket, ...]:
+        """Block until one more request may start, then count it; the buckets it counts in
+        (give them back to `done`)."""
         logged = False
         while True:
             with self._lock:
                 now = self._clock()
-                delay = max(b.wait(now) for b in self._buckets(search))
+                buckets = self._buckets(search)
+                delay = max(b.wait(now) for b in buckets)
                 if delay <= 0:
-                    for bucket in self._buckets(search):
+                    for bucket in buckets:
                         bucket.take()
-                    return
+                    return buckets
                 if not logged:
                     self.waits += 1
             if not logged:
@@ -132,10 +142,10 @@ class RequestBudget:
                 logged = True
             self._sleep(delay)
 
-    def done(self, search: bool) -> None:
+    def done(self, buckets: tuple[Bucket, ...]) -> None:
         """After a request's answer (or failure): it is no longer in flight."""
         with self._lock:
-            for bucket in self._buckets(search):
+            for bucket in buckets:
                 bucket.in_flight = max(0, bucket.in_flight - 1)
 
     def observe(self, headers: Any, search: bool) -> None:
@@ -154,6 +164,7 @@ class RequestBudget:
         with self._lock:
             now = self._clock()
             bucket = self._bucket_for(_to_int(headers.get("x-ratelimit-limit")), search)
+            bucket.learned = True  # a refusal is the real budget speaking, whatever its limit
             times = [t for t in (reset_time(headers, now), retry_after(headers, now)) if t]
             until = max(times) if times else now + fallback
             until = max(until, now)

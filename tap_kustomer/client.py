@@ -148,12 +148,12 @@ class KustomerClient:
         search = path.endswith("/search")
         failures = 0
         while True:
-            self.budget.acquire(search)
+            taken = self.budget.acquire(search)
             try:
                 try:
                     content = self._attempt(method, url, params, data, headers, search)
                 finally:
-                    self.budget.done(search)
+                    self.budget.done(taken)
                 if not parse:
                     return content
                 payload = self.parse(content)

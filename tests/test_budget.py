@@ -20,8 +20,7 @@ def budget(clock) -> RequestBudget:
 
 def send(budget: RequestBudget, search: bool) -> None:
     """One request: wait for the budget, then (answered at once) no longer in flight."""
-    budget.acquire(search)
-    budget.done(search)
+    budget.done(budget.acquire(search))
 
 
 def headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
@@ -165,3 +164,18 @@ def test_requests_in_flight_at_a_reset_count_in_the_new_window(budget, clock):
     assert clock.sleeps == []
     send(budget, search=True)  # the 96th would make 101 if the five land in this window
     assert len(clock.sleeps) == 1
+
+
+def test_a_search_only_start_does_not_stall_on_an_org_limit_it_has_only_guessed(budget, clock):
+    """Searches answered with the search budget's headers (10-s windows of 100) teach nothing
+    about the org's budget; its guessed 150 a minute must not hold them back."""
+    for window in range(3):
+        reset = clock.now + 10
+        for _ in range(100):
+            send(budget, search=True)
+            budget.observe(headers(100, 50, reset), search=True)
+        clock.now = reset
+    assert all(pause <= 10.5 for pause in clock.sleeps), clock.sleeps
+    # Once an answer names the org's limit, searches count against its share again.
+    budget.observe(headers(1000, 990, clock.now + 60), search=False)
+    assert budget.org.learned and budget._buckets(search=True) == (budget.org, budget.search)
