@@ -97,7 +97,7 @@ class _Block:
 
     value: str = ""
     positions: int = 0
-    ids: set[str] = field(default_factory=set)
+    records: dict[str, JSON] = field(default_factory=dict)  # by id
 
 
 def _attribute(resource: JSON, field: str) -> Any:
@@ -244,14 +244,14 @@ class SearchPager:
         for record, value in zip(answer.records, answer.values, strict=True):
             if value != block.value:
                 out.extend(self._close(block))
-                block.value, block.positions, block.ids = value, 0, set()
+                block.value, block.positions, block.records = value, 0, {}
             block.positions += 1
-            block.ids.add(record["id"])
+            block.records[record["id"]] = record
             out.append(record)
         return out
 
     def _close(self, block: _Block) -> list[JSON]:
-        if block.positions == len(block.ids):
+        if block.positions == len(block.records):
             return []
         LOGGER.info(
             "%s: the records sharing updatedAt %s came back in another order on another page; "
@@ -259,7 +259,11 @@ class SearchPager:
             self._name,
             block.value,
         )
-        return self._block(block.value)
+        if block.positions <= self.page_size:
+            return self._block(block.value)
+        # A block of several pages: what the chunk showed of it is sample enough to split it.
+        criteria = _pinned(self._updated, block.value)
+        return self._split(criteria, block.value, block.records, block.positions)
 
     def _block(self, value: str) -> list[JSON]:
         """Every record whose updatedAt is `value`."""
@@ -279,17 +283,24 @@ class SearchPager:
             self._by_number(criteria, found, total, len(answer.records), rounds)
             if len(found) >= total:
                 return list(found.values())
-        if created is not None:
-            raise PagingError(
-                f"{self._name} search: {total or 'more than 10,000'} records share updatedAt "
-                f"{value} and createdAt {created}, more than one page, and Kustomer did not "
-                f"show all of them in {BLOCK_ROUNDS} reads (they come back in no fixed "
-                "order); the tap stopped rather than skip any. Run it again; if this "
-                "persists, report it"
-            )
+        if created is None:
+            return self._split(criteria, value, found, total)
+        raise PagingError(
+            f"{self._name} search: {total or 'more than 10,000'} records share updatedAt "
+            f"{value} and createdAt {created}, more than one page, and Kustomer did not "
+            f"show all of them in {BLOCK_ROUNDS} reads (they come back in no fixed "
+            "order); the tap stopped rather than skip any. Run it again; if this "
+            "persists, report it"
+        )
+
+    def _split(
+        self, criteria: list[JSON], value: str, found: dict[str, JSON], total: int | None
+    ) -> list[JSON]:
+        """Every record of a block within one updatedAt, read in createdAt ranges cut at the
+        createdAt values of `found` (what is known of it), each read by _read_all."""
         stamps = sorted(self._created_at(r, value) for r in found.values())
         # Parts that each fit a page when the total is known, else four (each read likewise).
-        parts = math.ceil(total / (CHUNK_FILL * len(answer.records))) if total else 4
+        parts = math.ceil(total / (CHUNK_FILL * self.page_size)) if total else 4
         cuts = sorted({stamps[len(stamps) * i // parts] for i in range(1, parts)} - {stamps[0]})
         if not cuts:  # all seen share one createdAt: that one, those before, those after
             only = stamps[0]

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from tap_kustomer import paging
 from tap_kustomer.client import KustomerClient
 from tap_kustomer.errors import PagingError, RetryableError
 from tap_kustomer.paging import ListPager, SearchPager, SearchSpec
@@ -343,3 +344,39 @@ def test_cost_on_plain_data_is_one_request_per_page(fake, client):
     ids, _ = collect(SearchPager(client, SPEC, 500, START, END, settled=ts(4990)))
     assert len(set(ids)) == 35_000
     assert fake.search_count() <= 2.1 * 35
+
+
+# -- planted defects: each scenario above loses records when the pager trusts what it must not
+
+
+def test_planted_trusting_the_tie_order_loses_records(fake, client, monkeypatch):
+    monkeypatch.setattr(SearchPager, "_close", lambda self, block: [])  # no block check
+    fake.replicas = 3
+    records = realistic_records()
+    fake.search["customer"] = records
+    ids, _ = collect(SearchPager(client, SPEC, 500, START, END))
+    assert not {r["id"] for r in records} <= set(ids)
+
+
+def test_planted_trusting_a_capped_total_loses_records(fake, client, monkeypatch):
+    answer = SearchPager._answer
+
+    def trusting(self, response):
+        parsed = answer(self, response)
+        parsed.total = response["meta"]["total"]  # 10,000 read as exact
+        return parsed
+
+    monkeypatch.setattr(SearchPager, "_answer", trusting)
+    fake.total_cap = 10_000
+    fake.search["customer"] = [resource("customer", i, ts(i // 3)) for i in range(23_456)]
+    ids, _ = collect(SearchPager(client, SPEC, 500, START, END))
+    assert len(set(ids)) < 23_456
+
+
+def test_planted_accepting_a_timed_out_page_loses_records(fake, client, monkeypatch):
+    monkeypatch.setattr(paging, "check_complete", lambda response: None)
+    fake.timed_out = [True, False, True, True]
+    records = [resource("customer", i, ts(i)) for i in range(1500)]
+    fake.search["customer"] = records
+    ids, _ = collect(SearchPager(client, SPEC, 500, START, END, ahead=2))
+    assert len(set(ids)) < len(records)
