@@ -220,7 +220,7 @@ class SearchPager:
         yield self._page(self._checked(first, block))
         numbers = range(2, math.ceil(total / size) + 1)
         for number, response in zip(numbers, self._fetch(criteria, numbers), strict=False):
-            answer = self._answer(response)
+            answer = self._answer(response, criteria)
             expected = min(size, total - (number - 1) * size)
             if answer.total != total or len(answer.records) != expected:
                 LOGGER.info(
@@ -327,7 +327,7 @@ class SearchPager:
         it holds `total` records."""
         pages = range(1, math.ceil(total / max(1, size)) + 1)
         for number in [n for _ in range(rounds) for n in pages][1:]:  # page 1 is already read
-            for record in self._answer(self._search(criteria, number)).records:
+            for record in self._answer(self._search(criteria, number), criteria).records:
                 found.setdefault(record["id"], record)
             if len(found) >= total:
                 return
@@ -426,12 +426,12 @@ class SearchPager:
         """Page 1 of a query. Without any meta.total, a page 1 that is not full is taken as
         the whole query (Kustomer always sends one; this keeps such a server usable)."""
         response = self._search(criteria, 1)
-        answer = self._answer(response)
+        answer = self._answer(response, criteria)
         if _total(response) is None and len(answer.records) < self.page_size:
             answer.total = len(answer.records)
         return answer
 
-    def _answer(self, response: JSON) -> _Answer:
+    def _answer(self, response: JSON, criteria: list[JSON]) -> _Answer:
         data = response.get("data")
         if not isinstance(data, list):
             raise PagingError(f"{self._name} search: Kustomer's answer has no 'data' list")
@@ -447,10 +447,23 @@ class SearchPager:
             if values and value < values[-1]:
                 raise self._out_of_order()
             values.append(value)
+        if values:
+            self._within(criteria, values[0], values[-1])
         total = _total(response)
-        return _Answer(
-            records, values, total if total is not None and total < SEARCH_WINDOW else None
-        )
+        exact = total if total is not None and total < SEARCH_WINDOW else None
+        return _Answer(records, values, exact)
+
+    def _within(self, criteria: list[JSON], lowest: str, highest: str) -> None:
+        """Stop if an answer holds records outside the updatedAt range asked for: a server that
+        ignores its criteria would otherwise be paged forever."""
+        for criterion in criteria:
+            for op, bound in criterion.get(self._updated, {}).items():
+                if {"gte": lowest < bound, "gt": lowest <= bound, "lte": highest > bound}[op]:
+                    raise PagingError(
+                        f"{self._name} search: Kustomer returned records updated outside the "
+                        f"range asked for ({op} {bound}), as if it ignored the search criteria; "
+                        "the tap stopped rather than page it forever"
+                    )
 
     def _page(self, records: list[JSON]) -> Page:
         """Drop records already yielded at their updatedAt; advance the bookmark."""

@@ -68,6 +68,7 @@ class FakeKustomer:
         self.total_cap: int | None = None  # meta.total (and totalPages, next) capped here
         self.timed_out: list[bool] = []  # answers to flag meta.timed_out (dropping a record)
         self.silent_clamp = False  # meta.pageSize says what was asked, not what was served
+        self.ignore_criteria = False  # a broken server: every query answers the whole context
         self._replica = random.Random(7)
         for path, store in (("/v1/customers/search", self.search), (ARCHIVE, self.archive)):
             rsps.add_callback(
@@ -92,7 +93,8 @@ class FakeKustomer:
         context = body["queryContext"]
         if context in self.forbidden:
             return _json(self.forbidden[context], 403)
-        matching = [r for r in store.get(context, []) if _matches(r, body.get("and", []))]
+        criteria = [] if self.ignore_criteria else body.get("and", [])
+        matching = [r for r in store.get(context, []) if _matches(r, criteria)]
         ((sort_attr, direction),) = body["sort"][0].items()
         field = _field(sort_attr)
         salt = json.dumps(body, sort_keys=True)

@@ -169,7 +169,7 @@ def test_requests_in_flight_at_a_reset_count_in_the_new_window(budget, clock):
 def test_a_search_only_start_does_not_stall_on_an_org_limit_it_has_only_guessed(budget, clock):
     """Searches answered with the search budget's headers (10-s windows of 100) teach nothing
     about the org's budget; its guessed 150 a minute must not hold them back."""
-    for window in range(3):
+    for _ in range(3):
         reset = clock.now + 10
         for _ in range(100):
             send(budget, search=True)

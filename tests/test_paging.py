@@ -169,6 +169,7 @@ def test_missing_paging_information_on_a_full_page_means_more(rsps, client):
     last = {"data": [resource("customer", 3, ts(3))]}
     rsps.post("https://api.kustomerapp.com/v1/customers/search", json=first)
     rsps.post("https://api.kustomerapp.com/v1/customers/search", json=last)
+    rsps.post("https://api.kustomerapp.com/v1/customers/search", json={"data": []})  # then none
     ids, _ = collect(SearchPager(client, SPEC, 3, START, END))
     assert len(ids) == 4
 
@@ -361,8 +362,8 @@ def test_planted_trusting_the_tie_order_loses_records(fake, client, monkeypatch)
 def test_planted_trusting_a_capped_total_loses_records(fake, client, monkeypatch):
     answer = SearchPager._answer
 
-    def trusting(self, response):
-        parsed = answer(self, response)
+    def trusting(self, response, criteria):
+        parsed = answer(self, response, criteria)
         parsed.total = response["meta"]["total"]  # 10,000 read as exact
         return parsed
 
@@ -380,3 +381,11 @@ def test_planted_accepting_a_timed_out_page_loses_records(fake, client, monkeypa
     fake.search["customer"] = records
     ids, _ = collect(SearchPager(client, SPEC, 500, START, END, ahead=2))
     assert len(set(ids)) < len(records)
+
+
+def test_a_server_that_ignores_its_criteria_is_stopped_not_paged_forever(fake, client):
+    fake.ignore_criteria = True
+    fake.search["customer"] = [resource("customer", i, ts(i)) for i in range(3000)]
+    with pytest.raises(PagingError, match="outside the range asked for"):
+        collect(SearchPager(client, SPEC, 500, START, ts(1000)))
+    assert fake.search_count() <= 6

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,11 +131,15 @@ def expected_ids(truth: dict, stream: str, since: str = EVERYTHING[:10]) -> set[
     return expected
 
 
-def at_bookmark(truth: dict, stream: str, bookmark: dict) -> set[str]:
-    """The records stamped exactly at a stream's bookmark (an incremental run re-reads them)."""
+def at_bookmark(truth: dict, stream: str, bookmark: dict, lookback: float = 0) -> set[str]:
+    """The records an incremental run reads again: those stamped at the stream's bookmark, or
+    within `lookback` seconds before it (search streams' lookback_seconds, default 300)."""
     key, value = next(iter(bookmark.items()))
     field = {"updated_at": "updatedAt", "created_at": "createdAt"}[key]
-    return {row["id"] for row in truth["streams"][stream] if row.get(field) == value}
+    since = datetime.fromisoformat(value) - timedelta(seconds=lookback)
+    since_ts = since.strftime("%Y-%m-%dT%H:%M:%S.") + f"{since.microsecond // 1000:03d}Z"
+    rows = truth["streams"][stream]
+    return {row["id"] for row in rows if since_ts <= (row.get(field) or "") <= value}
 
 
 def missing_and_extra(truth: dict, run: TapRun, since: str = EVERYTHING[:10]) -> dict[str, tuple]:
@@ -149,14 +154,19 @@ def missing_and_extra(truth: dict, run: TapRun, since: str = EVERYTHING[:10]) ->
 
 
 def run_tap_killed(
-    tmp: Path, base_url: str, token: str, kill_after_lines: int, state: dict | None = None
+    tmp: Path,
+    base_url: str,
+    token: str,
+    kill_after_lines: int,
+    state: dict | None = None,
+    catalog: dict | None = None,
 ) -> TapRun:
     """Start a full sync and SIGKILL it once `kill_after_lines` lines have been read.
 
     What the tap had already written to the pipe is still read, as a target would; a partly
     written last line is dropped.
     """
-    args = tap_command(tmp, base_url, token, state=state)
+    args = tap_command(tmp, base_url, token, state=state, catalog=catalog)
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
     lines: list[bytes] = []
