@@ -43,6 +43,7 @@ import math
 from collections import deque
 from collections.abc import Generator, Iterator
 from concurrent.futures import Future
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -219,19 +220,20 @@ class SearchPager:
         block = _Block()
         yield self._page(self._checked(first, block))
         numbers = range(2, math.ceil(total / size) + 1)
-        for number, response in zip(numbers, self._fetch(criteria, numbers), strict=False):
-            answer = self._answer(response, criteria)
-            expected = min(size, total - (number - 1) * size)
-            if answer.total != total or len(answer.records) != expected:
-                LOGGER.info(
-                    "%s: records changed while being read; reading on from updatedAt %s",
-                    self._name,
-                    block.value,
-                )
-                return False, block.value
-            if answer.values[0] < block.value:
-                raise self._out_of_order()
-            yield self._page(self._checked(answer, block))
+        with closing(self._fetch(criteria, numbers)) as answers:  # an early return cancels
+            for number, response in zip(numbers, answers, strict=False):
+                answer = self._answer(response, criteria)
+                expected = min(size, total - (number - 1) * size)
+                if answer.total != total or len(answer.records) != expected:
+                    LOGGER.info(
+                        "%s: records changed while being read; reading on from updatedAt %s",
+                        self._name,
+                        block.value,
+                    )
+                    return False, block.value
+                if answer.values[0] < block.value:
+                    raise self._out_of_order()
+                yield self._page(self._checked(answer, block))
         missing = self._close(block)
         if missing:
             yield self._page(missing)
@@ -361,7 +363,7 @@ class SearchPager:
         width_ms = max(width / timedelta(milliseconds=1), 1.0)
         return width_ms * CHUNK_FILL * SEARCH_WINDOW / max(count, 1)
 
-    def _fetch(self, criteria: list[JSON], numbers: range) -> Iterator[JSON]:
+    def _fetch(self, criteria: list[JSON], numbers: range) -> Generator[JSON, None, None]:
         """The answers for these page numbers of one query, in order. Up to `ahead` of them
         are requested at once, the ones beyond the first only while the client's shared
         read-ahead allowance lasts (so memory stays flat however many streams run)."""
