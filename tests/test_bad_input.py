@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tap_kustomer.cli import main
-from tests.fakes import resource, ts
+from tests.fakes import resource
 from tests.samples import selected_catalog
 
 _dumps = json.dumps  # the scripted server's `json=` argument shadows the module
@@ -29,6 +29,15 @@ RECENT = (datetime.now(UTC) - timedelta(days=200)).strftime("%Y-%m-%dT%H:%M:%SZ"
 GOOD = {"api_token": "tok-abc", "start_date": RECENT}  # within search's two years: no archive
 FUTURE = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
 MISSING = object()  # "no such file"
+# Records are updated after GOOD's start_date (the pager refuses records outside the range it
+# asked for), at whole minutes after this.
+T0 = (datetime.now(UTC) - timedelta(days=100)).replace(second=0, microsecond=0)
+
+
+def ts(minutes: float) -> str:
+    """A canonical timestamp `minutes` after T0."""
+    value = T0 + timedelta(minutes=minutes)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 @dataclass
@@ -243,7 +252,7 @@ CASES = [
         "",
         catalog=CUSTOMERS_ONLY,
         state={
-            "bookmarks": {"customers": "2025-01-01T00:01:00.000000Z"},
+            "bookmarks": {"customers": ts(1)[:19] + ".000000Z"},
             "currently_syncing": None,
         },
         server=lambda r: search_then(r, page(customers(2, 1))),
@@ -319,6 +328,7 @@ CASES = [
         "server 401 mid-run",
         1,
         "rejected the API key",
+        config={**GOOD, "page_size": 3},  # a full first page: the pager asks for more
         catalog=CUSTOMERS_ONLY,
         state={"bookmarks": {"customers": {"updated_at": ts(0)}}},
         server=lambda r: (
