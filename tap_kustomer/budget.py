@@ -11,7 +11,11 @@ Each budget is a `Bucket`: how many requests the tap may start before its window
 buckets start from Kustomer's documented figures and learn the real ones from every response's
 `x-ratelimit-limit`, `-remaining` and `-reset` headers; a 429 pauses the bucket until the
 reset it names. A request waits here before it is sent, never after a refusal it could have
-foreseen.
+foreseen. Each bucket's window is as long as the headers show (the farthest reset they have
+named), so a server with 1-s windows is used every second, not once a minute.
+
+A header that is not a finite number, or names a reset more than MAX_AHEAD away, is garbage:
+it is ignored (one WARNING per header), and the tap falls back to its own backoff.
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ LOGGER = logging.getLogger(__name__)
 
 SEARCH_LIMIT = 100  # searches per window per API key (Kustomer's documented figure)
 ORG_LIMIT = 300  # the smallest plan's org budget, until a response names the real one
-WINDOW = 60.0  # seconds
+WINDOW = 60.0  # seconds, until the headers show the real window
+MAX_AHEAD = 3600.0  # seconds; a reset or Retry-After farther away is garbage
+MAX_COUNT = 1e9  # a limit or remaining count above this is garbage
+EPOCH_FROM = 1_000_000_000  # a reset above this is epoch seconds, below it seconds from now
 
 
 @dataclass
@@ -48,6 +55,7 @@ class Bucket:
     resets_at: float | None = None  # epoch seconds; None: no window open yet
     paused_until: float = 0.0  # after a 429
     learned: bool = False  # an answer has named the real limit
+    span: float = 0.0  # the farthest reset (seconds ahead) an answer has named
 
     @property
     def allowance(self) -> int:
@@ -71,6 +79,13 @@ class Bucket:
             return 0.0
         return max(self.resets_at - now, 0.0) if self.resets_at is not None else 0.0
 
+    def follow(self, ahead: float) -> None:
+        """A reset `ahead` seconds away: the window is at least that long. Windows opened from
+        now on last the farthest reset seen (at least 1 s), not the documented minute."""
+        if ahead > self.span:
+            self.span = ahead
+            self.window = min(max(1.0, ahead), MAX_AHEAD)
+
     def take(self) -> None:
         self.used += 1
         self.in_flight += 1
@@ -82,6 +97,7 @@ class Bucket:
         if reset is not None:
             if reset <= now:  # an answer from a window that has already ended: nothing to learn
                 return
+            self.follow(reset - now)
             if self.resets_at is not None and reset > self.resets_at + 1:
                 self.used, self.left = self.in_flight, None  # the server is in a later window
             self.resets_at = reset
@@ -111,6 +127,7 @@ class RequestBudget:
         self.search = Bucket("search", SEARCH_LIMIT)
         self.org = Bucket("org", ORG_LIMIT, share=utilization / 100)
         self.waits = 0  # times a request had to wait for the budget
+        self._garbage: set[str] = set()  # headers already warned about
 
     def _buckets(self, search: bool) -> tuple[Bucket, ...]:
         if not search:
@@ -122,22 +139,30 @@ class RequestBudget:
             return (self.search,)
         return (self.org, self.search)
 
+    def try_acquire(self, search: bool) -> tuple[tuple[Bucket, ...] | None, float]:
+        """Count one more request if it may start now: (its buckets, 0); else (None, the
+        seconds to wait before asking again)."""
+        with self._lock:
+            now = self._clock()
+            buckets = self._buckets(search)
+            delay = max(b.wait(now) for b in buckets)
+            if delay > 0:
+                return None, delay
+            for bucket in buckets:
+                bucket.take()
+            return buckets, 0.0
+
     def acquire(self, search: bool) -> tuple[Bucket, ...]:
         """Block until one more request may start, then count it; the buckets it counts in
         (give them back to `done`)."""
         logged = False
         while True:
-            with self._lock:
-                now = self._clock()
-                buckets = self._buckets(search)
-                delay = max(b.wait(now) for b in buckets)
-                if delay <= 0:
-                    for bucket in buckets:
-                        bucket.take()
-                    return buckets
-                if not logged:
-                    self.waits += 1
+            buckets, delay = self.try_acquire(search)
+            if buckets is not None:
+                return buckets
             if not logged:
+                with self._lock:
+                    self.waits += 1
                 LOGGER.info("Kustomer request budget spent; waiting %.1f s for it to reset", delay)
                 logged = True
             self._sleep(delay)
@@ -149,29 +174,77 @@ class RequestBudget:
                 bucket.in_flight = max(0, bucket.in_flight - 1)
 
     def observe(self, headers: Any, search: bool) -> None:
-        """Learn from a response's x-ratelimit-* headers."""
-        limit = _to_int(headers.get("x-ratelimit-limit"))
-        remaining = _to_int(headers.get("x-ratelimit-remaining"))
-        if limit is None and remaining is None:
-            return
+        """Learn from a response's x-ratelimit-* headers (garbage ones are ignored)."""
         with self._lock:
             now = self._clock()
+            limit = self._count(headers, "x-ratelimit-limit")
+            remaining = self._count(headers, "x-ratelimit-remaining")
+            reset = self._reset(headers, now)
+            if limit is None and remaining is None:
+                return
             bucket = self._bucket_for(limit, search)
-            bucket.learn(limit, remaining, reset_time(headers, now), now)
+            bucket.learn(limit, remaining, reset, now)
 
     def refused(self, headers: Any, search: bool, fallback: float) -> float:
         """A 429: pause the budget it names until its reset; the seconds to wait."""
         with self._lock:
             now = self._clock()
-            bucket = self._bucket_for(_to_int(headers.get("x-ratelimit-limit")), search)
+            bucket = self._bucket_for(self._count(headers, "x-ratelimit-limit"), search)
             bucket.learned = True  # a refusal is the real budget speaking, whatever its limit
-            times = [t for t in (reset_time(headers, now), retry_after(headers, now)) if t]
+            reset = self._reset(headers, now)
+            if reset is not None and reset > now:
+                bucket.follow(reset - now)
+            times = [t for t in (reset, self._retry_after(headers, now)) if t]
             until = max(times) if times else now + fallback
             until = max(until, now)
             bucket.paused_until = max(bucket.paused_until, until)
             bucket.used, bucket.left = bucket.allowance, 0  # spent until it resets
             bucket.resets_at = bucket.paused_until
             return until - now
+
+    def _count(self, headers: Any, name: str) -> int | None:
+        """A limit or remaining count; None if absent or garbage."""
+        value = headers.get(name)
+        if value is None or value == "":
+            return None
+        number = _finite(value)
+        if number is None or not 0 <= number <= MAX_COUNT:
+            return self._ignore(name, value, "is not a count")
+        return int(number)
+
+    def _reset(self, headers: Any, now: float) -> float | None:
+        value = headers.get("x-ratelimit-reset")
+        if value is None or value == "":
+            return None
+        reset = reset_time(headers, now)
+        if reset is None:
+            return self._ignore("x-ratelimit-reset", value, "is not a time")
+        if reset > now + MAX_AHEAD:
+            return self._ignore("x-ratelimit-reset", value, "names a reset over an hour away")
+        return reset
+
+    def _retry_after(self, headers: Any, now: float) -> float | None:
+        value = headers.get("Retry-After")
+        if value is None or value == "":
+            return None
+        until = retry_after(headers, now)
+        if until is None:
+            return self._ignore("Retry-After", value, "is neither seconds nor a date")
+        if until > now + MAX_AHEAD:
+            return self._ignore("Retry-After", value, "names a wait over an hour long")
+        return until
+
+    def _ignore(self, name: str, value: Any, why: str) -> None:
+        """One WARNING per header name; the value is ignored (None)."""
+        if name not in self._garbage:
+            self._garbage.add(name)
+            LOGGER.warning(
+                "ignoring Kustomer's %s header %.40r: it %s; the tap keeps to its own budget "
+                "and backoff (warned once per header)",
+                name,
+                str(value),
+                why,
+            )
 
     def _bucket_for(self, limit: int | None, search: bool) -> Bucket:
         """The budget a response's headers describe: a search answer naming a limit no larger
@@ -181,22 +254,21 @@ class RequestBudget:
         return self.org
 
 
-def _to_int(value: Any) -> int | None:
+def _finite(value: Any) -> float | None:
+    """A header's number, if it is a finite one ("nan", "inf", "1e999" and words are not)."""
     try:
-        return int(float(value))
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if math.isfinite(number) else None
 
 
 def reset_time(headers: Any, now: float) -> float | None:
     """x-ratelimit-reset is UTC epoch seconds; small values are read as seconds from now."""
-    try:
-        value = float(headers.get("x-ratelimit-reset"))
-    except (TypeError, ValueError):
+    value = _finite(headers.get("x-ratelimit-reset"))
+    if value is None or value < 0:
         return None
-    if value < 0:
-        return None
-    return value if value > 1_000_000_000 else now + value
+    return value if value > EPOCH_FROM else now + value
 
 
 def retry_after(headers: Any, now: float) -> float | None:
@@ -204,11 +276,10 @@ def retry_after(headers: Any, now: float) -> float | None:
     value = headers.get("Retry-After")
     if not value:
         return None
+    seconds = _finite(value)
+    if seconds is not None:
+        return now + max(seconds, 0.0)
     try:
-        return now + max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
+        return parsedate_to_datetime(str(value)).timestamp()
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None

@@ -5,12 +5,15 @@ A fake clock moves only when the budget sleeps, so every wait is exact and no te
 
 from __future__ import annotations
 
+import heapq
+import math
 import threading
 from collections import Counter
 
 import pytest
 
 from tap_kustomer.budget import Bucket, RequestBudget
+from tests.conftest import FakeClock
 
 
 @pytest.fixture
@@ -179,3 +182,107 @@ def test_a_search_only_start_does_not_stall_on_an_org_limit_it_has_only_guessed(
     # Once an answer names the org's limit, searches count against its share again.
     budget.observe(headers(1000, 990, clock.now + 60), search=False)
     assert budget.org.learned and budget._buckets(search=True) == (budget.org, budget.search)
+
+
+# -- what the headers say, taken with a grain of salt (issue 16) ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("x-ratelimit-reset", "1e12"),  # epoch milliseconds: 31,000 years away
+        ("x-ratelimit-reset", "999999999"),  # read as seconds from now: 31 years
+        ("x-ratelimit-reset", "nan"),
+        ("x-ratelimit-reset", "inf"),
+        ("x-ratelimit-reset", "7200"),  # two hours
+        ("x-ratelimit-limit", "inf"),
+        ("x-ratelimit-limit", "nan"),
+        ("x-ratelimit-limit", "-5"),
+        ("x-ratelimit-remaining", "1e999"),
+        ("Retry-After", "1e12"),
+        ("Retry-After", "nan"),
+        ("Retry-After", "inf"),
+        ("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT"),
+        ("Retry-After", "soon"),
+    ],
+)
+def test_a_garbage_header_is_ignored_with_one_warning(budget, clock, caplog, name, value):
+    good = {"x-ratelimit-limit": "1000", "x-ratelimit-remaining": "990"}
+    for _ in range(3):  # observed and refused three times: warned once
+        budget.observe({**good, name: value}, search=False)
+        delay = budget.refused({**good, name: value}, search=False, fallback=2.0)
+        assert 0 <= delay <= 3600
+        send(budget, search=False)
+    assert all(0 <= pause <= 3600 for pause in clock.sleeps), clock.sleeps
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and name in warned[0] and "ignoring" in warned[0], warned
+
+
+def test_a_garbage_reset_on_a_429_falls_back_to_the_tap_backoff(budget, clock):
+    headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1e12"}
+    assert budget.refused(headers, search=False, fallback=4.0) == 4.0
+    send(budget, search=False)
+    assert clock.sleeps == [4.0]
+
+
+def simulate(utilization: float, workers: int, seconds: float, reset_as: str, limit: int = 2,
+             window: float = 1.0, latency: float = 0.3) -> Counter[str]:  # fmt: skip
+    """`workers` request threads against a server that allows `limit` requests per `window`
+    (aligned windows; x-ratelimit-* headers on every answer, the reset `reset_as` "epoch"
+    seconds or whole "seconds" from now, as Kustomer's documentation allows), as discrete
+    events on a fake clock: each worker asks the budget, waits what it says, sends, and on a
+    429 waits what `refused` says (as KustomerClient does). The counts of answers."""
+    clock = FakeClock(1_750_000_000.0)
+    budget = RequestBudget(utilization, clock=clock.time, sleep=clock.sleep)
+    served: Counter[int] = Counter()  # requests the server counted per window
+    answers: Counter[str] = Counter()
+    end = clock.now + seconds
+    events = [(clock.now, n, "ask", None) for n in range(workers)]
+    heapq.heapify(events)
+    while events:
+        at, worker, action, taken = heapq.heappop(events)
+        if at > end:
+            break
+        clock.now = at
+        if action == "ask":
+            taken, delay = budget.try_acquire(search=False)
+            if taken is None:
+                heapq.heappush(events, (at + delay, worker, "ask", None))
+                continue
+            heapq.heappush(events, (at + latency, worker, "answer", taken))
+            continue
+        arrived = at - latency / 2  # the server counted it half way
+        number = int(arrived // window)
+        served[number] += 1
+        reset = (number + 1) * window
+        remaining = max(0, limit - served[number])
+        headers = {
+            "x-ratelimit-limit": str(limit),
+            "x-ratelimit-remaining": str(remaining),
+            "x-ratelimit-reset": str(
+                math.ceil(reset) if reset_as == "epoch" else max(0, round(reset - at))
+            ),
+        }
+        if served[number] > limit:
+            answers["429"] += 1
+            budget.done(taken)
+            delay = min(budget.refused(headers, search=False, fallback=1.0), 300.0)
+            heapq.heappush(events, (at + delay, worker, "ask", None))
+        else:
+            answers["200"] += 1
+            budget.observe(headers, search=False)
+            budget.done(taken)
+            heapq.heappush(events, (at, worker, "ask", None))
+    return answers
+
+
+@pytest.mark.parametrize("reset_as", ["seconds", "epoch"])
+@pytest.mark.parametrize("utilization", [50, 100])
+def test_many_workers_on_a_small_budget_use_its_share(utilization, reset_as):
+    """32 workers, a budget of 2 a second: the windows follow the headers (1 s), so the tap
+    uses its share every second, not a request now and then (with the reset in seconds from
+    now, 12 in 600 s before: each new window was a guessed minute)."""
+    answers = simulate(utilization, workers=32, seconds=600, reset_as=reset_as)
+    share = 600 * 2 * utilization / 100
+    assert answers["200"] >= 0.9 * share, answers
+    assert answers["429"] <= 0.05 * share, answers
