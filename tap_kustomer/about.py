@@ -82,8 +82,11 @@ SETTINGS: dict[str, Any] = {
         "request_timeout": {
             "type": "number",
             "exclusiveMinimum": 0,
+            "maximum": 3600,
             "default": 60,
-            "description": "Seconds to wait for each HTTP response before retrying.",
+            "description": "Seconds a request may wait: to connect, for the answer to "
+            "start, and for its whole body, counted from the request's start; then it is "
+            "retried (at most 3600).",
         },
         "include_deleted": {
             "type": "boolean",
@@ -102,6 +105,7 @@ SETTINGS: dict[str, Any] = {
         "progress_interval": {
             "type": "number",
             "exclusiveMinimum": 0,
+            "maximum": 86400,
             "default": 30,
             "description": "Seconds between progress lines (records, pages, records per "
             "second, percent done) for each stream being synced.",
@@ -127,10 +131,20 @@ SETTINGS: dict[str, Any] = {
         "lookback_seconds": {
             "type": "number",
             "minimum": 0,
+            "maximum": 31622400,
             "default": 300,
             "description": "Every incremental search read starts this many seconds before its "
             "bookmark, so an update Kustomer indexes late is still read; records re-read in the "
             "overlap are emitted again (targets upsert them by id). 0 turns it off.",
+        },
+        "max_response_mb": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 1024,
+            "default": 64,
+            "description": "Largest answer the tap reads, in megabytes after decompression "
+            "(Kustomer's largest pages are a few MB); a larger one fails the run, naming this "
+            "setting.",
         },
         "page_size_limit": {
             "type": ["integer", "string"],

@@ -5,9 +5,12 @@ Nothing here knows about streams: callers get parsed JSON objects or a typed exc
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import http.client
 import json
 import logging
+import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -15,12 +18,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import backoff
 import orjson
 import requests
 import requests.adapters
+import urllib3.exceptions
 
 from tap_kustomer import interrupt
 from tap_kustomer.budget import RequestBudget
@@ -59,6 +63,28 @@ ERRORS: dict[int, tuple[type[KustomerAPIError], str]] = {
     422: (BadRequestError, "Kustomer could not process the request (422)"),
 }
 RETRY_STATUSES = frozenset({408, *range(500, 600)})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_REDIRECTS = 5  # same-origin hops followed; any other redirect is refused
+CHUNK = 64 * 1024  # bytes asked of the socket (and of the decoder) per read
+DETAIL_CHARS = 80  # an error body's detail is cut to this length before it is logged
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")  # no whitespace or control character in a URL
+_LOOKS_LIKE_DATA = re.compile(r"[@{}\[\]\"]|\d{6,}")  # an email, JSON, a long number
+
+
+class Origin(tuple):
+    """(scheme, host, port) of a URL; an explicit default port equals none."""
+
+    @classmethod
+    def of(cls, url: str) -> Origin:
+        parts = urlsplit(url)  # ValueError for a malformed IPv6 host ("http://[::1")
+        scheme = parts.scheme.lower()
+        port = parts.port  # ValueError for a port that is not a number from 0 to 65535
+        host = (parts.hostname or "").lower()
+        return cls((scheme, host, port if port is not None else DEFAULT_PORTS.get(scheme)))
+
+    def __str__(self) -> str:
+        scheme, host, port = self
+        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -83,8 +109,11 @@ class KustomerClient:
         policy: RetryPolicy | None = None,
     ) -> None:
         self.base_url = settings.base_url
-        self._host = urlsplit(settings.base_url).netloc
+        # The token goes only here: every URL requested (config, links, redirects) must have
+        # this scheme, host and port (config allows http:// only for a loopback base).
+        self._origin = Origin.of(settings.base_url)
         self.timeout = settings.request_timeout
+        self.max_bytes = int(settings.max_response_mb * 1024 * 1024)
         self.policy = policy or RetryPolicy()
         # Every wait ends at once on SIGINT/SIGTERM (interrupt.py); looked up now, so tests can
         # patch tap_kustomer.interrupt.sleep.
@@ -109,6 +138,8 @@ class KustomerClient:
             {
                 "Authorization": f"Bearer {settings.api_token}",
                 "Accept": "application/json",
+                # Encodings whose decoders urllib3 bounds (read1's max_length).
+                "Accept-Encoding": "gzip, deflate",
                 "User-Agent": settings.user_agent,
             }
         )
@@ -217,18 +248,49 @@ class KustomerClient:
         self._count("requests")
         LOGGER.debug("%s %s %s", method, _shown(url), params or "")
         started = time.monotonic()
+        # request_timeout bounds the whole request, first byte to last: the connect and read
+        # timeouts bound each wait, and this deadline the body however slowly it trickles.
+        deadline = started + self.timeout
+        echo = _request_values(url, params, data)
+        hops = 0
+        while True:
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=(self.timeout, self.timeout),
+                    allow_redirects=False,  # each hop is checked here (the token's origin)
+                    stream=True,  # the body is read below, up to max_response_mb
+                )
+            except requests.Timeout:
+                self._timer(url, started, None)
+                raise RetryableError(f"no answer within {self.timeout:g} s") from None
+            except requests.RequestException as exc:
+                self._timer(url, started, None)
+                raise RetryableError(f"connection problem ({exc.__class__.__name__})") from None
+            status = response.status_code
+            if not (300 <= status < 400 and status != 304):
+                break
+            response.close()
+            self._timer(url, started, status)
+            url = self._redirect(method, url, status, response.headers.get("Location"))
+            hops += 1
+            if hops > MAX_REDIRECTS:
+                raise KustomerAPIError(f"{method} {_shown(url)}: more than {MAX_REDIRECTS} "
+                                       "redirects; stopping", status)  # fmt: skip
+            if status in (301, 302, 303) and method != "GET":
+                method, data, headers = "GET", None, None  # as requests (and browsers) do
+            params = None  # the Location holds the whole query
         try:
-            response = self.session.request(
-                method, url, params=params, data=data, headers=headers, timeout=self.timeout
-            )
-            content = response.content  # read the whole body inside the try: it may be cut
-        except requests.Timeout:
-            self._timer(url, started, None)
-            raise RetryableError(f"no answer within {self.timeout:g} s") from None
-        except requests.RequestException as exc:
-            self._timer(url, started, None)
-            raise RetryableError(f"connection problem ({exc.__class__.__name__})") from None
-        status = response.status_code
+            if status == 429 or status in RETRY_STATUSES:
+                content = b""  # the body is not needed: do not wait for it
+            else:
+                content = self._read_body(response, method, url, deadline)
+        finally:
+            response.close()
         self._timer(url, started, status)
         if status == 429:
             error = RateLimitedError("rate limited", 429)
@@ -239,10 +301,66 @@ class KustomerClient:
             raise RetryableError(f"HTTP {status}", status)
         if status >= 400:
             exc_type, template = ERRORS.get(status, (KustomerAPIError, "HTTP {status}"))
-            detail = _error_detail(content)
+            detail, full = _error_detail(content, echo)
+            if full:
+                LOGGER.debug("%s %s: HTTP %d, Kustomer said: %s", method, _shown(url), status, full)
             message = template.format(base_url=self.base_url, status=status)
             raise exc_type(f"{message}: {detail}" if detail else message, status, detail)
         return content
+
+    def _redirect(self, method: str, url: str, status: int, location: str | None) -> str:
+        """The next hop of a redirect, if it stays on the configured origin; else an error
+        naming where it pointed (the token is never sent there, not even without it)."""
+        if not location:
+            raise KustomerAPIError(
+                f"{method} {_shown(url)}: HTTP {status} without a Location header "
+                "(a redirect to nowhere, not an answer)",
+                status,
+            )
+        try:
+            target = urljoin(url, location)
+            origin = Origin.of(target)
+        except ValueError:
+            raise KustomerAPIError(
+                f"{method} {_shown(url)}: HTTP {status} redirects to a malformed URL", status
+            ) from None
+        if origin != self._origin or _has_userinfo(target):
+            raise KustomerAPIError(
+                f"{method} {_shown(url)}: HTTP {status} redirects to another host, port or "
+                f"scheme ({origin}); not followed: the API token goes only to {self._origin}",
+                status,
+            )
+        return target
+
+    def _read_body(self, response: requests.Response, method: str, url: str,
+                   deadline: float) -> bytes:  # fmt: skip
+        """The decoded body, read in chunks: at most max_response_mb of it (after gzip), and
+        all of it before the request's deadline."""
+        raw = response.raw
+        body = bytearray()
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RetryableError(
+                        f"no complete answer within {self.timeout:g} s (request_timeout)"
+                    )
+                _socket_timeout(raw, min(left, self.timeout))
+                chunk = raw.read1(CHUNK, decode_content=True)
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise KustomerAPIError(
+                        f"{method} {_shown(url)}: the answer is larger than max_response_mb "
+                        f"({self.max_bytes / 1048576:g} MB, after decompression); stopped "
+                        "reading it (raise max_response_mb if such a page is genuine)"
+                    )
+        except urllib3.exceptions.ReadTimeoutError:
+            raise RetryableError(f"no answer within {self.timeout:g} s") from None
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
+            raise RetryableError(f"connection problem ({exc.__class__.__name__})") from None
+        return bytes(body)
 
     @staticmethod
     def parse(content: bytes) -> JSON:
@@ -265,13 +383,29 @@ class KustomerClient:
         }
         log_metric("timer", "http_request_timer", round(time.monotonic() - started, 3), tags)
 
-    def _url(self, path: str) -> str:
-        if path.startswith(("http://", "https://")):
-            # An absolute link must stay on our host: the token must not go anywhere else.
-            if urlsplit(path).netloc != self._host:
-                raise PagingError(f"Kustomer returned a link to another host: {_shown(path)}")
-            return path
-        return self.base_url + (path if path.startswith("/") else "/" + path)
+    def _url(self, path: Any) -> str:
+        """The URL of a path or link. An absolute link must have the configured scheme, host
+        and port (an explicit default port equals none): the token must go nowhere else."""
+        if not isinstance(path, str):
+            raise PagingError(
+                f"Kustomer returned a link that is not a string ({type(path).__name__})"
+            )
+        if _CONTROL.search(path):
+            raise PagingError(f"Kustomer returned a malformed link: {_shown(path)!r}")
+        try:
+            parts = urlsplit(path)
+            absolute = bool(parts.scheme or parts.netloc)
+            origin = Origin.of(path) if absolute else self._origin
+        except ValueError:
+            raise PagingError("Kustomer returned a malformed link (its host or port)") from None
+        if not absolute:
+            return self.base_url + (path if path.startswith("/") else "/" + path)
+        if origin != self._origin or _has_userinfo(path):
+            raise PagingError(
+                f"Kustomer returned a link to another host, port or scheme ({origin}); "
+                f"the API token goes only to {self._origin}"
+            )
+        return path
 
     def close(self) -> None:
         """Stop the worker threads and release the connection pool."""
@@ -286,22 +420,79 @@ def _backoff_delays(max_value: float) -> Iterator[float]:
     return delays
 
 
-def _error_detail(content: bytes) -> str:
-    """The message of a Kustomer error body (either documented errors[] shape), if any."""
+def _error_detail(content: bytes, echo: frozenset[str] = frozenset()) -> tuple[str, str]:
+    """What an error body (either documented errors[] shape) may show in the log, and its
+    whole message for DEBUG only. Kustomer's code and title are kept; the detail is cut to
+    DETAIL_CHARS, and left out if it could be record content: if it echoes a value of the
+    request (`echo`), or looks like an email, JSON or a long number."""
     try:
         body = json.loads(content)
-    except ValueError:
-        return ""
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        first = errors[0]
-        parts = [str(first[k]) for k in ("detail", "message", "title", "code") if first.get(k)]
-        return (parts[0] if parts else "")[:300]
-    if isinstance(body, dict):
-        for key in ("message", "error"):
-            if isinstance(body.get(key), str):
-                return body[key][:300]
-    return ""
+    except (ValueError, RecursionError):
+        return "", ""
+    if not isinstance(body, dict):
+        return "", ""
+    errors = body.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors else None
+    if isinstance(first, dict):
+        labels = [str(first[k]) for k in ("code", "title") if isinstance(first.get(k), str | int)]
+        said = next((first[k] for k in ("detail", "message") if isinstance(first.get(k), str)), "")
+    else:
+        labels = []
+        said = next((body[k] for k in ("message", "error") if isinstance(body.get(k), str)), "")
+    labels = [_printable(label)[:DETAIL_CHARS] for label in labels if label]
+    shown = _printable(said)[:DETAIL_CHARS]
+    if shown and (_LOOKS_LIKE_DATA.search(said) or any(v in said for v in echo)):
+        shown = ""  # it may be record content: DEBUG only
+    kept = ", ".join(dict.fromkeys(label for label in labels if label != shown))
+    if shown:
+        shown += "…" if len(said) > DETAIL_CHARS else ""
+        kept = f"{kept}: {shown}" if kept else shown
+    return kept, _printable(said)[:300]
+
+
+def _printable(text: str) -> str:
+    """One line of text: control characters become spaces."""
+    return _CONTROL.sub(" ", text).strip() if text else ""
+
+
+def _request_values(url: str, params: dict[str, Any] | None, data: str | None) -> frozenset[str]:
+    """The values a request carried (query and JSON body), 3 characters or longer: an error
+    detail holding one of them echoes request data."""
+    values: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+        elif value is not None and not isinstance(value, bool):
+            text = str(value)
+            if len(text) >= 3:
+                values.add(text)
+
+    walk(params)
+    with contextlib.suppress(ValueError):
+        for pair in urlsplit(url).query.split("&"):
+            walk(pair.partition("=")[2])
+    if data is not None:
+        with contextlib.suppress(ValueError, RecursionError):
+            walk(json.loads(data))
+    return frozenset(values)
+
+
+def _has_userinfo(url: str) -> bool:
+    return "@" in urlsplit(url).netloc
+
+
+def _socket_timeout(raw: Any, seconds: float) -> None:
+    """Bound the next socket read by what is left of the request's deadline (the socket is
+    urllib3's; without one, e.g. in tests, the deadline is still checked between reads)."""
+    sock = getattr(getattr(raw, "_connection", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.settimeout(max(seconds, 0.001))
 
 
 def _shown(url: str) -> str:

@@ -49,6 +49,16 @@ MELTANO_KEYS = frozenset(
     }
 )
 DEFAULT_LOOKBACK_SECONDS = 300.0
+DEFAULT_MAX_RESPONSE_MB = 64.0
+MAX_REQUEST_TIMEOUT = 3600.0  # seconds; beyond it a "timeout" is a hang
+MAX_PROGRESS_INTERVAL = 86400.0
+MAX_LOOKBACK_SECONDS = 366 * 86400.0
+MAX_RESPONSE_MB = 1024.0
+# What an HTTP header may carry: visible ASCII (a token has no space); a user agent may also
+# hold spaces. "€" or a line break would fail every request, or split the header.
+_TOKEN_CHARS = re.compile(r"^[\x21-\x7e]+$")
+_HEADER_CHARS = re.compile(r"^[\x20-\x7e]*$")
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 _SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -68,6 +78,7 @@ class Settings:
     max_workers: int = 4  # streams synced at once, and requests in flight per stream
     api_utilization: float = 50.0  # percent of the org's request budget the tap may use
     lookback_seconds: float = DEFAULT_LOOKBACK_SECONDS  # search reads start this before bookmarks
+    max_response_mb: float = DEFAULT_MAX_RESPONSE_MB  # largest answer read, after decompression
 
 
 def read_json_file(path: str, what: str) -> Any:
@@ -78,7 +89,7 @@ def read_json_file(path: str, what: str) -> Any:
 def read_text_file(path: str, what: str) -> str:
     """A file's text, or a ConfigError naming the file and the problem."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is accepted
     except FileNotFoundError:
         raise ConfigError(f"{what} file {path!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -106,15 +117,20 @@ def load_settings(raw: Any, now: datetime | None = None) -> Settings:
         api_token=_token(raw),
         start_date=_start_date(raw.get("start_date"), now),
         base_url=_base_url(raw),
-        user_agent=_optional_str(raw, "user_agent") or f"tap-kustomer/{__version__}",
+        user_agent=_user_agent(raw),
         page_size=_page_size(raw),
-        request_timeout=_positive_number(raw.get("request_timeout", 60), "request_timeout"),
-        progress_interval=_positive_number(raw.get("progress_interval", 30), "progress_interval"),
+        request_timeout=_positive_number(
+            raw.get("request_timeout", 60), "request_timeout", MAX_REQUEST_TIMEOUT
+        ),
+        progress_interval=_positive_number(
+            raw.get("progress_interval", 30), "progress_interval", MAX_PROGRESS_INTERVAL
+        ),
         include_deleted=_boolean(raw.get("include_deleted", True), "include_deleted"),
         record_format=_record_format(raw.get("record_format", "denested")),
         max_workers=_max_workers(raw.get("max_workers", 4)),
         api_utilization=_api_utilization(raw.get("api_utilization", 50)),
         lookback_seconds=_lookback_seconds(raw.get("lookback_seconds", DEFAULT_LOOKBACK_SECONDS)),
+        max_response_mb=_max_response_mb(raw.get("max_response_mb", DEFAULT_MAX_RESPONSE_MB)),
     )
     _log_compatibility(raw, settings)
     return settings
@@ -133,12 +149,27 @@ def warn_unknown_keys(raw: dict[str, Any]) -> None:
 
 
 def _token(raw: dict[str, Any]) -> str:
+    key = "api_token" if "api_token" in raw else "api_key"
     token = raw.get("api_token", raw.get("api_key"))
     if token is None:
         raise ConfigError("config is missing 'api_token' (your Kustomer API key)")
     if not isinstance(token, str) or not token.strip():
-        raise ConfigError("config 'api_token' must be a non-empty string")
+        raise ConfigError(f"config {key!r} must be a non-empty string")
+    if not _TOKEN_CHARS.match(token.strip()):  # never shown: it is a secret
+        raise ConfigError(
+            f"config {key!r} holds a space, a line break or a character that is not ASCII "
+            "(such as '€'); a Kustomer API key has none: copy it again"
+        )
     return token.strip()
+
+
+def _user_agent(raw: dict[str, Any]) -> str:
+    agent = _optional_str(raw, "user_agent") or f"tap-kustomer/{__version__}"
+    if not _HEADER_CHARS.match(agent):
+        raise ConfigError(
+            "config 'user_agent' must be printable ASCII on one line (it is sent as an HTTP header)"
+        )
+    return agent
 
 
 def _optional_str(raw: dict[str, Any], key: str) -> str | None:
@@ -185,9 +216,17 @@ def _base_url(raw: dict[str, Any]) -> str:
 
 
 def _checked_url(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port that is not a number from 0 to 65535 raises)
+    except ValueError:
+        raise ConfigError(f"config 'base_url' {url!r} is malformed (its host or port)") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigError(f"config 'base_url' {url!r} must be an https:// URL")
+    if _CONTROL_OR_SPACE.search(url) or "@" in parts.netloc:
+        raise ConfigError(
+            f"config 'base_url' {url!r} must not hold spaces, control characters or a user name"
+        )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigError(
             f"config 'base_url' {url!r} uses http:// for a host that is not loopback; "
@@ -266,11 +305,22 @@ def _api_utilization(value: Any) -> float:
 
 def _lookback_seconds(value: Any) -> float:
     number = _number(value)
-    if number is None or not number >= 0 or number == float("inf"):
+    if number is None or not 0 <= number <= MAX_LOOKBACK_SECONDS:
         shown = value if number is None else number
         raise ConfigError(
             f"config 'lookback_seconds' {shown!r} must be a number of seconds, 0 or more "
-            "(0 turns the look-back off)"
+            f"(0 turns the look-back off) and at most {MAX_LOOKBACK_SECONDS:.0f} (366 days)"
+        )
+    return float(number)
+
+
+def _max_response_mb(value: Any) -> float:
+    number = _number(value)
+    if number is None or not 0 < number <= MAX_RESPONSE_MB:
+        shown = value if number is None else number
+        raise ConfigError(
+            f"config 'max_response_mb' {shown!r} must be a number of megabytes above 0 and at "
+            f"most {MAX_RESPONSE_MB:g} (the largest answer the tap reads)"
         )
     return float(number)
 
@@ -325,9 +375,12 @@ def _number(value: Any) -> int | float | None:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _positive_number(value: Any, key: str) -> float:
+def _positive_number(value: Any, key: str, most: float) -> float:
     number = _number(value)
-    if number is None or not number > 0:
+    if number is None or not 0 < number <= most:
         shown = value if number is None else number
-        raise ConfigError(f"config {key!r} must be a positive number of seconds, not {shown!r}")
+        raise ConfigError(
+            f"config {key!r} must be a number of seconds above 0 and at most {most:g}, "
+            f"not {shown!r}"
+        )
     return float(number)

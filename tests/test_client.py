@@ -35,7 +35,7 @@ def test_sends_auth_user_agent_and_a_timeout(rsps, client, settings, monkeypatch
     sent = rsps.calls[0].request.headers
     assert sent["Authorization"] == f"Bearer {TOKEN}"
     assert sent["User-Agent"].startswith("tap-kustomer/")
-    assert seen["timeout"] == settings.request_timeout
+    assert seen["timeout"] == (settings.request_timeout, settings.request_timeout)
 
 
 def test_post_sends_json_body(rsps, client):
@@ -168,7 +168,7 @@ def test_403_carries_kustomers_detail(rsps, client):
     rsps.get(URL, status=403, json=body)
     with pytest.raises(ForbiddenError) as info:
         client.get("/v1/users")
-    assert info.value.detail == "needs org.permission.user.read"
+    assert info.value.detail == "forbidden: needs org.permission.user.read"
     assert len(rsps.calls) == 1
 
 
