@@ -1,6 +1,8 @@
 """Timestamps: Kustomer's canonical form is UTC with milliseconds, e.g. 2016-11-09T02:46:29.789Z.
 
-Bookmarks and search bounds are kept in that one form so they compare correctly as strings.
+Bookmarks and search bounds are kept in that one form so they compare correctly as strings:
+the year is always four digits (0001 to 9999, zero-padded: `%Y` does not pad years below 1000
+on glibc, and "999-…" would sort after every "2…" date).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ _DATE_FIRST = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 def parse_ts(value: str) -> datetime | None:
-    """Parse an RFC 3339 date-time or a YYYY-MM-DD date (UTC midnight); None if invalid.
+    """Parse an RFC 3339 date-time or a YYYY-MM-DD date (UTC midnight), in UTC; None if invalid
+    or if its UTC time falls outside the years 0001 to 9999.
 
     A date-time without an offset is taken as UTC.
     """
@@ -21,15 +24,19 @@ def parse_ts(value: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # e.g. 0001-01-01T00:00:00+01:00 is in year 0 in UTC
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 def format_ts(value: datetime) -> str:
-    """UTC, millisecond precision (truncated, so a bound never moves later), trailing Z."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    """UTC, millisecond precision (truncated, so a bound never moves later), trailing Z, the
+    year zero-padded to four digits."""
+    v = value.astimezone(UTC)
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}."
+        f"{v.microsecond // 1000:03d}Z"
+    )
 
 
 def canonical_ts(value: object) -> str | None:
