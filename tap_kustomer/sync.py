@@ -72,12 +72,27 @@ class SingerWriter:
             self._write(_dumps(message) + b"\n")
 
     @staticmethod
-    def records(stream: str, records: Iterable[JSON], time_extracted: str) -> bytes:
+    def records(stream: str, records: Iterable[JSON | None], time_extracted: str) -> bytes:
         """RECORD lines with the time their page was fetched (built outside the lock; each
-        record is serialised as soon as it is made, so a page is held once, as bytes)."""
+        record is serialised as soon as it is made, so a page is held once, as bytes). A
+        record that cannot be serialised is skipped with a WARNING naming its id and stream,
+        never a crash; None (a record the shaper skipped) is left out."""
         head = b'{"type":"RECORD","stream":' + _dumps(stream) + b',"record":'
         tail = b',"time_extracted":' + _dumps(time_extracted) + b"}\n"
-        return b"".join(head + _dumps(record) + tail for record in records)
+        lines = []
+        for record in records:
+            if record is None:  # the shaper skipped it, with a WARNING
+                continue
+            try:
+                lines.append(head + _dumps(record) + tail)
+            except (TypeError, ValueError, RecursionError) as exc:
+                LOGGER.warning(
+                    "%s: skipped record %s: it cannot be written as JSON (%s)",
+                    stream,
+                    record.get("id") if isinstance(record, dict) else None,
+                    type(exc).__name__,
+                )
+        return b"".join(lines)
 
     def page(self, lines: bytes, state: JSON, bookmark: tuple[str, str, str] | None) -> None:
         """A page's RECORD lines, then its bookmark (stream, key, value) into state, then STATE."""
@@ -100,11 +115,19 @@ class SingerWriter:
 
 
 def _dumps(value: Any) -> bytes:
-    """Compact JSON (orjson: about ten times faster than json.dumps on records; see README)."""
+    """Compact JSON (orjson: about ten times faster than json.dumps on records; see README).
+
+    What orjson refuses (an integer beyond 64 bits, nesting deeper than 255, a lone surrogate)
+    is written by the standard library, exact, with a lone surrogate replaced by U+FFFD; a
+    value neither can write raises TypeError, ValueError or RecursionError."""
     try:
         return orjson.dumps(value)
-    except TypeError:  # e.g. an integer beyond 64 bits, which orjson refuses
-        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+    except TypeError:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        try:
+            return text.encode()
+        except UnicodeEncodeError:  # lone surrogates: no UTF-8 holds them
+            return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
 
 
 @dataclass(frozen=True)
