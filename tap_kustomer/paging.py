@@ -58,6 +58,7 @@ SEARCH_PATH = "/v1/customers/search"
 SEARCH_WINDOW = 10_000  # a query reaches its first 10,000 results; totals from here are "at least"
 CHUNK_FILL = 0.8  # a chunk aims at 8,000 records, so that its total stays exact
 BLOCK_ROUNDS = 10  # reads of a block sharing both timestamps (orders vary) before giving up
+LIST_READS = 4  # reads of a multi-page list until two in a row agree (ListPager)
 
 
 @dataclass
@@ -117,10 +118,32 @@ def updated_at(resource: JSON) -> str | None:
 
 
 def with_ids(records: list[Any], where: str) -> list[JSON]:
-    """Drop (with a WARNING) records without an id: they cannot be keyed or deduplicated."""
-    kept = [r for r in records if isinstance(r, dict) and isinstance(r.get("id"), str) and r["id"]]
-    if len(kept) < len(records):
-        LOGGER.warning("%s: skipped %d records without an id", where, len(records) - len(kept))
+    """Records keyed by a string id: an integer id becomes its string form; records without an
+    id, with any other id, or that are not objects are dropped with a WARNING saying which."""
+    kept = [r for r in records if type(r) is dict and type(r.get("id")) is str and r["id"]]
+    if len(kept) == len(records):
+        return kept
+    kept, missing, odd = [], 0, 0
+    for record in records:
+        rid = record.get("id") if type(record) is dict else None
+        if type(rid) is str and rid:
+            kept.append(record)
+        elif type(rid) is int:  # not bool: True is no id
+            record["id"] = str(rid)
+            kept.append(record)
+        elif type(record) is dict and rid in (None, ""):
+            missing += 1
+        else:
+            odd += 1
+    if missing:
+        LOGGER.warning("%s: skipped %d records without an id", where, missing)
+    if odd:
+        LOGGER.warning(
+            "%s: skipped %d records that are not objects or whose id is neither a string nor "
+            "an integer",
+            where,
+            odd,
+        )
     return kept
 
 
@@ -491,6 +514,14 @@ class ListPager:
     `member` names the part of each answer to yield: "data", or "included" (the SLA versions
     that GET /v1/slas?versions=all sends beside the SLAs); paging always follows "data".
     `numbered` False sends `params` alone (audit logs page by cursor, not page number).
+
+    A list read by page number can change while it is read: a record deleted, or renamed so
+    that it sorts elsewhere, shifts every later record by one place, and the record that moves
+    back across a page boundary is never on any page read. So a list of more than one page is
+    read again until two reads in a row see the same set of ids (each read yields
+    only records no earlier read yielded), at most LIST_READS times. `complete` is False after
+    pages() when the list never held still that long, or when an answer held more records
+    than were asked for (cut to the page size): the caller must not advance its bookmark.
     """
 
     def __init__(
@@ -508,6 +539,10 @@ class ListPager:
         self.params = params or {}
         self.member = member
         self.numbered = numbered
+        self.complete = True
+        self._yielded: set[str] = set()  # ids of "data" records yielded by any read
+        self._members: set[str] = set()  # ids of `member` records yielded (when not "data")
+        self._oversized = 0  # answers cut to the page size
 
     def _params(self, page: int) -> dict[str, Any]:
         if not self.numbered:
@@ -515,31 +550,71 @@ class ListPager:
         return {**self.params, "page": page, "pageSize": self.page_size}
 
     def pages(self) -> Iterator[list[JSON]]:
-        """Yield each page's records that were not on an earlier page."""
+        """Yield each page's records that were not yielded before (the first read's pages,
+        then only what later reads find new)."""
+        previous: set[str] | None = None
+        for attempt in range(1, LIST_READS + 1):
+            ids: set[str] = set()  # the ids this read saw
+            pages = yield from self._read(ids, first=attempt == 1)
+            if pages <= 1 or not self.numbered or ids == previous:
+                break  # one page is one answer; cursors do not shift; or it held still
+            if previous is not None and attempt < LIST_READS:
+                LOGGER.info(
+                    "GET %s changed while it was read; reading it again (read %d of at most %d)",
+                    self.path,
+                    attempt + 1,
+                    LIST_READS,
+                )
+            previous = ids
+        else:
+            self.complete = False
+            LOGGER.warning(
+                "GET %s changed during each of %d reads, so a record may have been passed: "
+                "the stream's bookmark stays where it was, and the next run reads it again",
+                self.path,
+                LIST_READS,
+            )
+        if self._oversized:
+            self.complete = False
+            LOGGER.warning(
+                "GET %s: %d answers held more than the %d records asked for; each was cut to "
+                "that many, so the list may be incomplete: the stream's bookmark stays where "
+                "it was",
+                self.path,
+                self._oversized,
+                self.page_size,
+            )
+
+    def _read(self, seen: set[str], first: bool) -> Generator[list[JSON], None, int]:
+        """One read of the list from its first page, collecting its ids in `seen`; returns how
+        many pages it took. The first read yields every page; later reads only new records."""
         url, page = self.path, 1
         params: dict[str, Any] | None = self._params(page)
         visited = {url}
-        seen: set[str] = set()
-        yielded: set[str] = set()
         while True:
             response = self.client.get(url, params)
             data = response.get("data")
             if not isinstance(data, list):
                 raise PagingError(f"GET {self.path}: Kustomer's answer has no 'data' list")
+            if len(data) > self.page_size:  # a broken or hostile server: bound what is kept
+                self._oversized += 1
+                data = data[: self.page_size]
             records = with_ids(data, f"GET {self.path}")
             fresh = [r for r in records if r["id"] not in seen]
             seen.update(r["id"] for r in fresh)
             if self.member == "data":
-                yield fresh
+                new = [r for r in fresh if r["id"] not in self._yielded]
+                self._yielded.update(r["id"] for r in new)
             else:
                 members = response.get(self.member) or []
                 members = with_ids(members if isinstance(members, list) else [], self.path)
-                new_members = [r for r in members if r["id"] not in yielded]
-                yielded.update(r["id"] for r in new_members)
-                yield new_members
+                new = [r for r in members if r["id"] not in self._members]
+                self._members.update(r["id"] for r in new)
+            if new or first:
+                yield new
             links = response.get("links")
             if not data or (isinstance(links, dict) and not links.get("next")):
-                return
+                return page
             if not fresh:
                 raise PagingError(
                     f"GET {self.path}: the next page holds only records already read; "
@@ -557,7 +632,7 @@ class ListPager:
             elif self.numbered and len(data) >= _page_size(response, self.page_size):
                 params = self._params(page)  # no links: ask for the next number
             else:
-                return
+                return page
 
 
 def _pinned(attr: str, value: str) -> list[JSON]:

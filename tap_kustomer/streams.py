@@ -155,22 +155,28 @@ class SearchStream(Stream):
 
 
 class ListStream(Stream):
-    """A stream read from a GET list, filtered on its replication key here."""
+    """A stream read from a GET list, filtered on its replication key here.
+
+    The bookmark advances only once the whole list is read and held still while it was read
+    (ListPager.complete); otherwise it stays, and the next run reads the same records again.
+    Records stamped later than the run's start (a clock ahead) are emitted too; the bookmark
+    stays capped at the run's start (sync_stream)."""
 
     path: ClassVar[str]
     stamp_attribute: ClassVar[str] = "updatedAt"  # the attribute the bookmark follows
 
-    def records(
+    def pager(
         self, client: KustomerClient, start: str, signpost: str, settings: Settings
-    ) -> Iterator[list[JSON]]:
-        """The list's pages of raw resources."""
-        return ListPager(client, self.path, self.page_size(settings.page_size)).pages()
+    ) -> ListPager:
+        """The pager of the list's pages of raw resources."""
+        return ListPager(client, self.path, self.page_size(settings.page_size))
 
     def pages(
         self, client: KustomerClient, start: str, signpost: str, settings: Settings
     ) -> Iterator[Page]:
         newest: str | None = None
-        for records in self.records(client, start, signpost, settings):
+        pager = self.pager(client, start, signpost, settings)
+        for records in pager.pages():
             kept = []
             for record in records:
                 stamp = attribute_ts(record, self.stamp_attribute)
@@ -179,7 +185,7 @@ class ListStream(Stream):
                 if stamp is not None and (newest is None or stamp > newest):
                     newest = stamp
             yield Page(kept)  # bookmark unchanged: unread pages may hold older records
-        if newest is not None:
+        if newest is not None and pager.complete:
             yield Page([], min(newest, signpost))
 
 
@@ -313,12 +319,12 @@ class AuditLogs(ListStream):
     max_page_size = 1000
     roles = read_role("audit_logs", "org.user.audit_logs.read")
 
-    def records(
+    def pager(
         self, client: KustomerClient, start: str, signpost: str, settings: Settings
-    ) -> Iterator[list[JSON]]:
+    ) -> ListPager:
         count = self.page_size(settings.page_size)
         params = {"count": count, "filter[start]": start, "filter[end]": signpost}
-        return ListPager(client, self.path, count, params, numbered=False).pages()
+        return ListPager(client, self.path, count, params, numbered=False)
 
 
 class ConversationEvents(Stream):
