@@ -23,6 +23,7 @@ from tap_kustomer.errors import NotFoundError
 from tap_kustomer.paging import SEARCH_PATH, ListPager, Page, SearchPager, SearchSpec, attribute_ts
 from tap_kustomer.timeutil import format_ts
 from tap_kustomer.transform import (
+    Coercer,
     custom_attribute_resources,
     denest,
     drop_fields,
@@ -41,6 +42,10 @@ ARCHIVE_SEARCH_PATH = "/v1/customers/archive/search"
 SEARCH_HORIZON = timedelta(days=730)
 ARCHIVE_OVERLAP = timedelta(days=2)
 METADATA_RESOURCES = ("customer", "conversation", "message", "company")
+
+
+def _nothing() -> None:
+    return None
 
 
 def search_roles(obj: str) -> str:
@@ -90,14 +95,31 @@ class Stream:
         """Pages of raw resources updated at or after `start`."""
         raise NotImplementedError
 
-    def shaper(self, record_format: str, deselected: Collection[str]) -> Callable[[JSON], JSON]:
-        """The function that turns each raw resource into the record this run emits."""
-        if not deselected:
-            return lambda resource: self.shape(resource, record_format)
+    def shaper(
+        self, record_format: str, deselected: Collection[str], schema: JSON | None = None
+    ) -> Callable[[JSON], JSON | None]:
+        """The function that turns each raw resource into the record this run emits (None: the
+        record cannot be shaped, and is skipped with a WARNING naming its id). With `schema`
+        (the stream's selected schema) each record's top-level values are made to match it
+        (transform.Coercer); the function's finish() logs what was changed, once per field."""
+        coerce = Coercer(self.name, schema) if schema else None
 
-        def shape(resource: JSON) -> JSON:
-            return drop_fields(self.shape(resource, record_format), deselected)
+        def shape(resource: JSON) -> JSON | None:
+            try:
+                record = self.shape(resource, record_format)
+            except RecursionError:  # nested deeper than the interpreter's stack
+                LOGGER.warning(
+                    "%s: skipped record %s: nested too deeply to shape",
+                    self.name,
+                    resource.get("id") if isinstance(resource, dict) else None,
+                )
+                return None
+            if deselected:
+                drop_fields(record, deselected)
+            return coerce(record) if coerce is not None else record
 
+        finish = coerce.finish if coerce is not None else _nothing
+        shape.finish = finish  # type: ignore[attr-defined]
         return shape
 
     def shape(self, resource: JSON, record_format: str = "denested") -> JSON:

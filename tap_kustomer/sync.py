@@ -383,7 +383,7 @@ def sync_stream(
         LOGGER.info("%s: reading every record (full table)", name)
     progress = StreamProgress(name, settings.progress_interval)
     looked_from = newest  # the bookmark the run started from
-    shape = stream.shaper(settings.record_format, selection.deselected)
+    shape = stream.shaper(settings.record_format, selection.deselected, selection.schema)
     try:
         for page in stream.pages(client, start, signpost, settings):
             if stop is not None and stop.is_set():
@@ -409,6 +409,7 @@ def sync_stream(
             exc.detail,
         ) from None
     finally:
+        shape.finish()  # one line per field whose values were converted or set to null
         counts = client.counts(name)
         progress.requests = counts["requests"]
         progress.retries = counts["retries"]
