@@ -21,11 +21,12 @@ from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import backoff
+import orjson
 import requests
 import requests.adapters
 import urllib3.exceptions
 
-from tap_kustomer import interrupt, jsonio
+from tap_kustomer import interrupt
 from tap_kustomer.budget import RequestBudget
 from tap_kustomer.config import Settings
 from tap_kustomer.errors import (
@@ -112,6 +113,7 @@ class KustomerClient:
         # this scheme, host and port (config allows http:// only for a loopback base).
         self._origin = Origin.of(settings.base_url)
         self.timeout = settings.request_timeout
+        self.max_mb = settings.max_response_mb
         self.max_bytes = int(settings.max_response_mb * 1024 * 1024)
         self.policy = policy or RetryPolicy()
         # Every wait ends at once on SIGINT/SIGTERM (interrupt.py); looked up now, so tests can
@@ -352,7 +354,7 @@ class KustomerClient:
                 if len(body) > self.max_bytes:
                     raise KustomerAPIError(
                         f"{method} {_shown(url)}: the answer is larger than max_response_mb "
-                        f"({self.max_bytes / 1048576:g} MB, after decompression); stopped "
+                        f"({self.max_mb:g} MB, after decompression); stopped "
                         "reading it (raise max_response_mb if such a page is genuine)"
                     )
         except urllib3.exceptions.ReadTimeoutError:
@@ -365,7 +367,7 @@ class KustomerClient:
     def parse(content: bytes) -> JSON:
         """A successful answer's JSON object; a body cut short or garbled is worth a retry."""
         try:
-            payload = jsonio.loads(content)  # orjson, or a lenient reader (jsonio.py)
+            payload = orjson.loads(content)
         except ValueError:
             raise RetryableError("HTTP 200 with a body that is not valid JSON") from None
         if not isinstance(payload, dict):

@@ -49,6 +49,8 @@ class Case:
     catalog: Any = None
     state: Any = None
     server: Callable[[ScriptedServer], None] | None = None
+    absent: str = ""  # never in stderr (e.g. record data an error body echoes)
+    bom: bool = False  # the config file starts with a UTF-8 byte-order mark
 
 
 def page(records: list, next_link: str | None = None) -> dict:
@@ -66,7 +68,7 @@ class ScriptedServer:
     """
 
     def __init__(self) -> None:
-        self.scripts: dict[tuple[str, str], list[tuple[int, str, bytes]]] = {}
+        self.scripts: dict[tuple[str, str], list[tuple[int, str, bytes, dict]]] = {}
         self.calls: list[tuple[str, str]] = []
         server = self
 
@@ -76,10 +78,15 @@ class ScriptedServer:
                 self.rfile.read(length)
                 path = self.path.split("?", 1)[0]
                 server.calls.append((self.command, path))
-                script = server.scripts.get((self.command, path)) or [(404, "text/plain", b"")]
-                status, content_type, body = script.pop(0) if len(script) > 1 else script[0]
+                script = server.scripts.get((self.command, path))
+                script = script or [(404, "text/plain", b"", {})]
+                status, content_type, body, headers = (
+                    script.pop(0) if len(script) > 1 else script[0]
+                )
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -93,10 +100,12 @@ class ScriptedServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     def add(self, method: str, url: str, json: Any = None, body: str | None = None,
-            status: int = 200, content_type: str = "application/json") -> None:  # fmt: skip
+            status: int = 200, content_type: str = "application/json",
+            headers: dict[str, str] | None = None) -> None:  # fmt: skip
         payload = (body if body is not None else _dumps(json)).encode()
         path = url.replace(API, "").split("?", 1)[0]
-        self.scripts.setdefault((method, path), []).append((status, content_type, payload))
+        script = (status, content_type, payload, headers or {})
+        self.scripts.setdefault((method, path), []).append(script)
 
     def get(self, url: str, **kwargs: Any) -> None:
         self.add("GET", url, **kwargs)
@@ -117,12 +126,17 @@ def server() -> Iterator[ScriptedServer]:
     scripted.httpd.server_close()
 
 
-def search_then(rsps: ScriptedServer, *bodies: Any, status: int = 200) -> None:
+def search_then(rsps: ScriptedServer, *bodies: Any, status: int = 200,
+                headers: dict[str, str] | None = None) -> None:  # fmt: skip
     for body in bodies:
         if isinstance(body, str):
-            rsps.post(SEARCH, body=body, status=status, content_type="text/html")
+            rsps.post(SEARCH, body=body, status=status, content_type="text/html", headers=headers)
         else:
-            rsps.post(SEARCH, json=body, status=status)
+            rsps.post(SEARCH, json=body, status=status, headers=headers)
+
+
+def tags_linking_to(next_link: Any) -> Callable[[ScriptedServer], None]:
+    return lambda r: r.get(f"{API}/v1/tags", json=page([resource("tag", 1, ts(1))], next_link))
 
 
 CUSTOMERS_ONLY = selected_catalog("customers")
@@ -175,6 +189,86 @@ CASES = [
         2,
         "'record_format' 'raw' is unknown",
         config={**GOOD, "record_format": "raw"},
+    ),
+    Case(
+        "config token with €",
+        2,
+        "not ASCII (such as '€')",
+        config={**GOOD, "api_token": "t€k"},
+        absent="t€k",
+    ),
+    Case(
+        "config token with a line break",
+        2,
+        "a line break",
+        absent="tok\nX",
+        config={**GOOD, "api_token": "tok\nX-Evil: 1"},
+    ),
+    Case(
+        "config api_key with a space",
+        2,
+        "config 'api_key' holds a space",
+        config={"api_key": "tok abc", "start_date": RECENT},
+    ),
+    Case(
+        "config timeout Infinity",
+        2,
+        "'request_timeout' must be a number of seconds above 0 and at most 3600",
+        config='{"api_token": "t", "request_timeout": Infinity}',
+    ),
+    Case("config timeout 1e308", 2, "at most 3600", config={**GOOD, "request_timeout": 1e308}),
+    Case(
+        "config timeout NaN",
+        2,
+        "'request_timeout'",
+        config='{"api_token": "t", "request_timeout": NaN}',
+    ),
+    Case(
+        "config progress 1e308",
+        2,
+        "'progress_interval'",
+        config={**GOOD, "progress_interval": 1e308},
+    ),
+    Case(
+        "config lookback 1e308", 2, "'lookback_seconds'", config={**GOOD, "lookback_seconds": 1e308}
+    ),
+    Case(
+        "config max_response_mb 0", 2, "'max_response_mb' 0", config={**GOOD, "max_response_mb": 0}
+    ),
+    Case(
+        "config max_response_mb text",
+        2,
+        "'max_response_mb'",
+        config={**GOOD, "max_response_mb": "lots"},
+    ),
+    Case(
+        "config user_agent line break",
+        2,
+        "'user_agent' must be printable ASCII",
+        config={**GOOD, "user_agent": "me\r\nX-Evil: 1"},
+    ),
+    Case(
+        "config base_url bad IPv6", 2, "is malformed", config={**GOOD, "base_url": "https://[::1"}
+    ),
+    Case(
+        "config base_url bad port",
+        2,
+        "is malformed",
+        config={**GOOD, "base_url": "https://api.kustomerapp.com:99999"},
+    ),
+    Case(
+        "config base_url with a user",
+        2,
+        "user name",
+        config={**GOOD, "base_url": "https://me@api.kustomerapp.com"},
+    ),
+    Case(
+        "config with a byte-order mark",
+        0,
+        "",
+        bom=True,
+        catalog=selected_catalog("customers"),
+        server=lambda r: search_then(r, page(customers())),
     ),
     # -- catalog -----------------------------------------------------------------------------
     Case("catalog not JSON", 2, "catalog file", catalog="{"),
@@ -346,15 +440,106 @@ CASES = [
             r.get(f"{API}/v1/tags", json=page([resource("tag", 1, ts(1))])),
         ),
     ),
+    Case(
+        "server links.next a number",
+        1,
+        "link that is not a string (int)",
+        catalog=selected_catalog("tags"),
+        server=tags_linking_to(12),
+    ),
+    Case(
+        "server links.next bad IPv6",
+        1,
+        "malformed link",
+        catalog=selected_catalog("tags"),
+        server=tags_linking_to("http://[::1/v1/tags?page=2"),
+    ),
+    Case(
+        "server links.next another scheme",
+        1,
+        "another host, port or scheme (https://127",
+        catalog=selected_catalog("tags"),
+        server=lambda r: tags_linking_to(r.url.replace("http:", "https:") + "/v1/tags?p=2")(r),
+    ),
+    Case(
+        "server 302 without Location",
+        1,
+        "HTTP 302 without a Location",
+        catalog=CUSTOMERS_ONLY,
+        server=lambda r: search_then(r, page(customers()), status=302),
+    ),
+    Case(
+        "server redirect to another host",
+        1,
+        "redirects to another host, port or scheme (https://evil.example:443)",
+        catalog=CUSTOMERS_ONLY,
+        server=lambda r: search_then(
+            r, page(customers()), status=307, headers={"Location": "https://evil.example/v1/x"}
+        ),
+    ),
+    Case(
+        "server 429 with a reset of 1e12",
+        0,
+        "ignoring Kustomer's x-ratelimit-reset header",
+        catalog=CUSTOMERS_ONLY,
+        server=lambda r: (
+            search_then(r, {}, status=429, headers={"x-ratelimit-reset": "1e12"}),
+            search_then(r, page(customers())),
+        ),
+    ),
+    Case(
+        "server limit inf and reset nan",
+        0,
+        "ignoring Kustomer's x-ratelimit-limit header",
+        catalog=CUSTOMERS_ONLY,
+        server=lambda r: search_then(
+            r,
+            page(customers()),
+            headers={
+                "x-ratelimit-limit": "inf",
+                "x-ratelimit-remaining": "nan",
+                "x-ratelimit-reset": "nan",
+            },
+        ),
+    ),
+    Case(
+        "server answer above max_response_mb",
+        1,
+        "larger than max_response_mb (0.01 MB",
+        config={**GOOD, "max_response_mb": 0.01},
+        catalog=CUSTOMERS_ONLY,
+        server=lambda r: search_then(r, page(customers(100))),
+    ),
+    Case(
+        "server 400 echoing record data",
+        1,
+        "malformed (400): bad_request, Bad Request",
+        catalog=CUSTOMERS_ONLY,
+        absent="jane@example.com",
+        server=lambda r: search_then(
+            r,
+            {
+                "errors": [
+                    {
+                        "code": "bad_request",
+                        "title": "Bad Request",
+                        "detail": 'customer "jane@example.com" {"phone": "555"} is invalid',
+                    }
+                ]
+            },
+            status=400,
+        ),
+    ),
 ]
 
 
-def write(tmp_path, name: str, content: Any) -> list[str]:
+def write(tmp_path, name: str, content: Any, bom: bool = False) -> list[str]:
     if content is None:
         return []
     path = tmp_path / f"{name}.json"
     if content is not MISSING:
-        path.write_text(content if isinstance(content, str) else json.dumps(content))
+        text = content if isinstance(content, str) else json.dumps(content)
+        path.write_text(("\ufeff" if bom else "") + text, encoding="utf-8")
     return [f"--{name}", str(path)]
 
 
@@ -366,7 +551,7 @@ def test_bad_input(case: Case, tmp_path, capsys, server, monkeypatch):
         case.server(server)
         config = {**config, "base_url": server.url}
     argv = [
-        *write(tmp_path, "config", config),
+        *write(tmp_path, "config", config, case.bom),
         *write(tmp_path, "catalog", case.catalog),
         *write(tmp_path, "state", case.state),
     ]
@@ -374,7 +559,8 @@ def test_bad_input(case: Case, tmp_path, capsys, server, monkeypatch):
     out, err = capsys.readouterr()
 
     assert code == case.code, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "unexpected" not in err
+    assert not case.absent or case.absent not in err
     critical = [line for line in err.splitlines() if line.startswith("CRITICAL")]
     if case.code:
         assert len(critical) == 1 and case.message in critical[0], err
@@ -395,4 +581,4 @@ def test_bad_input(case: Case, tmp_path, capsys, server, monkeypatch):
 
 
 def test_the_table_is_large_enough():
-    assert len(CASES) >= 30
+    assert len(CASES) >= 60
