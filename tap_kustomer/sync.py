@@ -26,7 +26,7 @@ from tap_kustomer.config import Settings, parse_json_text, read_text_file
 from tap_kustomer.discover import KLASS_METADATA_KEY, load_schema
 from tap_kustomer.errors import ConfigError, ForbiddenError
 from tap_kustomer.paging import attribute_ts
-from tap_kustomer.progress import StreamProgress, log_summary
+from tap_kustomer.progress import StreamProgress, log_summary, plural
 from tap_kustomer.streams import STREAMS, Stream, klass_stream
 from tap_kustomer.timeutil import canonical_ts, format_ts
 
@@ -416,5 +416,5 @@ def sync_stream(
         progress.rate_limit_waits = counts["rate_limit_waits"]
         if summary is not None:
             summary.append((progress, progress.finish()))
-    LOGGER.info("%s: %d records", name, progress.records)
+    LOGGER.info("%s: %s", name, plural(progress.records, "record"))
     return progress.records

@@ -76,8 +76,9 @@ def test_sync_logs_metrics_and_a_summary_with_requests_retries_and_waits(
     summary = text[text.index("run summary:") :].splitlines()
     rows = {line.split()[2]: line.split()[3:] for line in summary[2:4]}
     search_requests = fake.search_count()
-    assert rows["customers"][:4] == ["1200", str(search_requests), "1", "1"]
-    assert rows["tags"][:4] == ["30", "1", "0", "0"]
+    # records, look-back (a first run re-reads nothing), requests, retries, 429 waits
+    assert rows["customers"][:5] == ["1200", "0", str(search_requests), "1", "1"]
+    assert rows["tags"][:5] == ["30", "0", "1", "0", "0"]
     assert "%" in text and "records/s" in text  # progress lines, with percent done
     assert "c5@example.com" not in text and "Customer 5" not in text  # no record contents
 
@@ -94,3 +95,24 @@ def test_progress_line_says_1_record_and_1_page_in_the_singular(caplog):
     progress.page(0, None)
     line = [r.getMessage() for r in caplog.records if "records/s" in r.getMessage()][-1]
     assert line.startswith("tags: 1 record in 2 pages, ")
+
+
+def test_the_summary_counts_what_the_look_back_read_again(fake, client, settings, caplog):
+    caplog.set_level(logging.INFO)
+    fake.search["customer"] = [sample("customers", i, ts(i)) for i in range(100)]  # a minute apart
+    state = read_state({"bookmarks": {"customers": {"updated_at": ts(50)}}})
+    now = datetime(2025, 3, 1, tzinfo=UTC)
+    out = io.StringIO()
+    sync(
+        client,
+        settings,
+        select_streams(selected_catalog("customers")),
+        state,
+        SingerWriter(out),
+        now=now,
+    )
+    summary = caplog.text[caplog.text.index("run summary:") :].splitlines()
+    row = next(line.split()[3:] for line in summary if " customers " in line)
+    # Read from 5 minutes before the bookmark: ts(45)..ts(49) are the look-back's re-reads.
+    assert row[:2] == ["55", "5"]
+    assert "customers: 55 records" in caplog.text
