@@ -203,3 +203,51 @@ def test_tls_verification_cannot_be_turned_off_by_config():
     for extra in ({"verify": False}, {"verify_ssl": False}, {"insecure": True}):
         settings = load_settings({"api_token": "x", **extra})
         assert KustomerClient(settings).session.verify is True
+
+
+# -- what an error body may put in the log (issue 16) ---------------------------------------
+
+
+def test_an_error_detail_is_cut_to_a_short_fixed_length(rsps, client):
+    long = "unknown key " + "x" * 500
+    rsps.get(URL, status=400, json={"errors": [{"code": "bad", "title": "Bad", "detail": long}]})
+    with pytest.raises(BadRequestError) as info:
+        client.get("/v1/users")
+    assert info.value.detail == "bad, Bad: " + long[:80] + "…"
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        "customer jane@example.com is invalid",  # an email
+        '{"name": "Jane Doe", "phone": "555-0100"}',  # JSON
+        "value 4155550100 is not allowed",  # a long number
+        'criteria "and" is invalid',  # quoted text
+        "no such customer Jane-Doe-42",  # echoes the request's query
+    ],
+)
+def test_an_error_detail_that_may_be_record_data_is_shown_only_at_debug(
+    rsps, client, caplog, detail
+):
+    caplog.set_level(logging.DEBUG)
+    body = {"errors": [{"code": "bad_request", "title": "Bad Request", "detail": detail}]}
+    rsps.get(URL, status=400, json=body)
+    with pytest.raises(BadRequestError) as info:
+        client.get("/v1/users", params={"name": "Jane-Doe-42"})
+    assert str(info.value).endswith("malformed (400): bad_request, Bad Request")
+    assert detail not in str(info.value) and info.value.detail == "bad_request, Bad Request"
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any(detail in line for line in debug)
+    assert not any(detail in r.getMessage() for r in caplog.records if r.levelno > logging.DEBUG)
+
+
+def test_an_error_body_that_echoes_the_search_body_keeps_it_out(rsps, client):
+    rsps.post(
+        "https://api.kustomerapp.com/v1/customers/search",
+        status=400,
+        json={"errors": [{"title": "Bad Request", "detail": "bad value acme-corp-007 in and"}]},
+    )
+    with pytest.raises(BadRequestError) as info:
+        client.post("/v1/customers/search", {"and": [{"customer_name": {"eq": "acme-corp-007"}}]})
+    assert "acme-corp-007" not in str(info.value)
+    assert str(info.value).endswith(": Bad Request")
