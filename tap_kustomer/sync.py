@@ -370,10 +370,11 @@ def sync_stream(
     start = newest or settings.start_date
     if start > signpost:
         LOGGER.warning("%s: bookmark %s is in the future; nothing to read", name, start)
-    elif newest and stream.searched and settings.lookback_seconds:
+    elif newest and stream.searched and (lookback := timedelta(seconds=settings.lookback_seconds)):
         # Search may index an update after later ones: read again what the last run may have
         # passed before it was searchable. The bookmark itself never moves back.
-        looked_back = datetime.fromisoformat(newest) - timedelta(seconds=settings.lookback_seconds)
+        bookmark = datetime.fromisoformat(newest)
+        looked_back = bookmark - min(bookmark - datetime.min.replace(tzinfo=UTC), lookback)
         start = max(format_ts(looked_back), settings.start_date)
     writer.state(state, currently_syncing=name)  # a run failing before its first page resumes here
     writer.schema(name, selection.schema, list(stream.key_properties), [key] if key else [])

@@ -354,3 +354,12 @@ def test_a_failing_stream_stops_the_run_with_its_error(fake, client, settings):
     fake.fail_next = [400]  # the first search is refused as malformed: not retried
     with pytest.raises(BadRequestError):
         run_sync(client, replace(settings, page_size=30, max_workers=4))
+
+
+def test_a_bookmark_near_year_one_looks_back_no_further_than_it(fake, client, settings):
+    fake.search["customer"] = [sample("customers", i, ts(i)) for i in range(3)]
+    state = {"bookmarks": {"customers": {"updated_at": "0001-01-01T00:01:00.000Z"}}}
+    settings = replace(settings, start_date="0001-01-01T00:00:00.000Z")
+    messages = run_sync(client, settings, selected_catalog("customers"), state)
+    assert fake.requests[0][1]["and"][0] == {"customer_updated_at": {"gte": settings.start_date}}
+    assert len(records_of(messages, "customers")) == 3
