@@ -442,9 +442,12 @@ def a_million_records(handler: BaseHTTPRequestHandler) -> None:
 
 
 RSS_WRAPPER = """
-import atexit, resource, sys
-atexit.register(lambda: sys.stderr.write(
-    "MAXRSS_KB %d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+import atexit, sys
+def peak():  # VmHWM: this process's own peak (ru_maxrss would carry the parent's over exec)
+    with open("/proc/self/status") as status:
+        kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    sys.stderr.write("MAXRSS_KB %s\\n" % kb)
+atexit.register(peak)
 from tap_kustomer.cli import main
 sys.exit(main(sys.argv[1:]))
 """
