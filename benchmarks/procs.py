@@ -1,9 +1,10 @@
 """Child processes of the benchmark: the sandbox, and one measured tap run.
 
-A tap run is measured from outside: CPU (user + sys) and peak RSS from ``os.wait4``'s rusage,
-wall time around it, and its stdout streamed through a counter of RECORD messages and unique
-(stream, id) pairs, never held in memory. Request counts come from the sandbox, which runs in
-its own process so its CPU is not the tap's.
+A tap run is measured from outside: CPU (user + sys) and peak RSS from ``os.wait4``'s rusage
+and wall time around it, all three taken by ``launch.py``, the tap's small parent (see there
+why not by the benchmark itself); its stdout is streamed through a counter of RECORD messages
+and unique (stream, id) pairs, never held in memory. Request counts come from the sandbox, which
+runs in its own process so its CPU is not the tap's.
 """
 
 from __future__ import annotations
@@ -148,36 +149,42 @@ class Measured:
     stderr_tail: list[str]
 
 
+LAUNCHER = Path(__file__).with_name("launch.py")
+BACKSTOP = 60.0  # seconds past a run's time limit before its launcher itself is ended
+
+
 def measure(
     command: list[str], env: dict[str, str], stderr_path: Path, time_limit: float | None = None
 ) -> Measured:
-    """Run ``command``, stream its stdout through an :class:`Output`, and reap it with wait4."""
+    """Run ``command`` through ``launch.py`` (which reaps it with wait4 and writes its CPU,
+    peak RSS and wall time; see there for why) and stream its stdout through an
+    :class:`Output`."""
     output = Output()
-    killed = threading.Event()
+    result = stderr_path.with_name(stderr_path.name.removesuffix(".stderr.log") + ".rusage.json")
+    result.unlink(missing_ok=True)
+    launcher = [sys.executable, "-I", str(LAUNCHER), str(result), f"{time_limit or 0:g}", "--"]
     start = time.monotonic()
     output.last_new_record = start
     with open(stderr_path, "wb") as err:
-        proc = spawn(command, stdout=subprocess.PIPE, stderr=err, env=env, bufsize=1 << 16)
-
-    def stop() -> None:
-        killed.set()
-        proc.kill()
-
-    timer = threading.Timer(time_limit, stop) if time_limit else None
-    if timer:
-        timer.start()
+        proc = spawn([*launcher, *command], stdout=subprocess.PIPE, stderr=err, env=env,
+                     bufsize=1 << 16)  # fmt: skip
+    backstop = threading.Timer(time_limit + BACKSTOP, proc.terminate) if time_limit else None
+    if backstop:
+        backstop.start()
     _drain(proc.stdout, output)
-    if timer:
-        timer.cancel()
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc.wait()
     end = time.monotonic()
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if backstop:
+        backstop.cancel()
+    if not result.exists():
+        raise RuntimeError(f"the launcher wrote no {result} (exit {proc.returncode})")
+    usage = json.loads(result.read_text())
     return Measured(
-        exit_code=proc.returncode,
-        killed=killed.is_set(),
-        wall_s=end - start,
-        cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss / 1024,  # Linux reports KiB
+        exit_code=usage["exit_code"],
+        killed=usage["killed"],
+        wall_s=usage["wall_s"],
+        cpu_s=usage["cpu_s"],
+        peak_rss_mb=usage["peak_rss_kib"] / 1024,
         output=output,
         stalled_s=end - output.last_new_record,
         stderr_tail=_tail(stderr_path, 400),
@@ -199,3 +206,40 @@ def _tail(path: Path, lines: int) -> list[str]:
         f.seek(max(0, size - 200_000))
         text = f.read().decode("utf-8", "replace")
     return text.splitlines()[-lines:]
+
+
+TIMED_OUT_RETRY = "partial answer (meta.timed_out)"  # this tap's retry WARNING for such answers
+
+
+@dataclass
+class TapLog:
+    """What this tap's stderr says: timed-out retries and the run summary's look-back column."""
+
+    timed_out_retries: int = 0
+    lookback: int | None = None  # None: no summary table (1.1.0, or a run that did not end)
+
+
+def read_tap_log(path: Path) -> TapLog:
+    """Count the retry WARNINGs of partial answers; sum the summary table's look-back column.
+
+    The table (``INFO run summary:``, then a header and one line per stream) is parsed by the
+    header's column names, so a column added later does not shift the count.
+    """
+    out = TapLog()
+    names: list[str] = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if TIMED_OUT_RETRY in line and "retry" in line:
+                out.timed_out_retries += 1
+            cells = line.split()[1:]  # without the level
+            if line.startswith("INFO run summary:"):
+                names, out.lookback = [], 0
+            elif out.lookback is not None and not names and "look-back" in cells:
+                names = line.replace("429 waits", "429-waits").split()[1:]
+            elif names:
+                # a stream's row: one cell per column, the duration as "1.2 s"
+                if len(cells) == len(names) + 1 and cells[-1] == "s":
+                    out.lookback += int(cells[names.index("look-back")])
+                else:
+                    names = []  # the table ended
+    return out

@@ -27,6 +27,18 @@ class Row:
     m: Measured
     stats: dict
     charted: bool = True
+    load: float = 0.0  # the machine's 1-min load average as the run started
+    started_at: float = 0.0  # epoch seconds (the sandbox's budget windows align to them)
+    # From the tap's stderr (this tap only): retries of partial answers (meta.timed_out) and the
+    # end-of-run summary's look-back column (records older than a bookmark, read again).
+    timed_out_retries: int = 0
+    lookback: int | None = None
+    # Scenario 4, against the sandbox's truth: what the run had to emit, and how it did.
+    behaviour: str = ""
+    expected: int | None = None
+    missing: int = 0
+    extra: int = 0
+    reread: int | None = None  # an incremental run: records emitted again that had not changed
 
     @property
     def records(self) -> int:
@@ -53,6 +65,21 @@ class Row:
     def search_requests(self) -> int:
         counts = self.stats.get("requests", {})
         return sum(int(counts.get(e, 0)) for e in SEARCH_ENDPOINTS)
+
+    @property
+    def duplicates(self) -> int:
+        return self.records - self.unique
+
+    @property
+    def searches_less_retries(self) -> int:
+        """Search calls, not counting the retries of timed-out (partial) answers."""
+        return self.search_requests - self.timed_out_retries
+
+    @property
+    def searches_less_retries_per_1k(self) -> float | None:
+        if not self.search_unique:
+            return None
+        return 1000 * self.searches_less_retries / self.search_unique
 
     @property
     def rate_limited(self) -> int:
@@ -111,15 +138,15 @@ def runs_table(rows: list[Row]) -> list[str]:
     out = [
         "| run | scenario | tap | data | result | records | unique | unique records / CPU-s "
         "| CPU s | wall s | requests / 1k records | search requests / 1k search records "
-        "| peak RSS MB | 429s |",
-        "|" + "---|" * 14,
+        "| peak RSS MB | 429s | load at start |",
+        "|" + "---|" * 15,
     ]
     for r in rows:
         out.append(
             f"| {r.key} | {r.scenario} | {r.tap} | {r.data} | {r.result} | {r.records:,} "
             f"| {r.unique:,} | {fmt(r.unique_per_cpu, 0)} | {r.m.cpu_s:.1f} | {r.m.wall_s:.1f} "
             f"| {fmt(r.requests_per_1k, 2)} | {fmt(r.search_requests_per_1k, 2)} "
-            f"| {r.m.peak_rss_mb:.0f} | {r.rate_limited} |"
+            f"| {r.m.peak_rss_mb:.0f} | {r.rate_limited} | {r.load:.2f} |"
         )
     return out
 
@@ -132,9 +159,33 @@ def targets_table(targets: list[Target]) -> list[str]:
     return out
 
 
-def incremental_table(counts: dict[str, int]) -> list[str]:
-    out = ["| " + " | ".join(counts) + " |", "|" + "---|" * len(counts)]
-    out.append("| " + " | ".join(str(n) for n in counts.values()) + " |")
+def incremental_table(runs: dict[str, dict[str, int]]) -> list[str]:
+    """Requests per stream of each no-change incremental run (label -> counts)."""
+    streams = list(next(iter(runs.values())))
+    out = ["| run | " + " | ".join(streams) + " | total |", "|" + "---|" * (len(streams) + 2)]
+    for label, counts in runs.items():
+        cells = " | ".join(str(counts.get(s, 0)) for s in streams)
+        out.append(f"| {label} | {cells} | {sum(counts.values())} |")
+    return out
+
+
+def realism_table(rows: list[Row]) -> list[str]:
+    """Scenario 4: per run, what arrived against the truth, duplicates, searches, retries."""
+    out = [
+        "| run | behaviour | result | records | unique | expected | missing | not expected "
+        "| duplicates (records - unique) | records emitted again, unchanged (look-back column) "
+        "| searches | timed-out retries | search requests / 1k search records "
+        "| same, less timed-out retries |",
+        "|" + "---|" * 14,
+    ]
+    for r in rows:
+        again = "full run" if r.reread is None else f"{r.reread:,} ({fmt(r.lookback, 0)})"
+        out.append(
+            f"| {r.key} | {r.behaviour} | {r.result} | {r.records:,} | {r.unique:,} "
+            f"| {fmt(r.expected, 0)} | {r.missing:,} | {r.extra:,} | {r.duplicates:,} "
+            f"| {again} | {r.search_requests} | {r.timed_out_retries} "
+            f"| {fmt(r.search_requests_per_1k, 2)} | {fmt(r.searches_less_retries_per_1k, 2)} |"
+        )
     return out
 
 
@@ -173,8 +224,13 @@ def write_markdown(
     lines += ["| scenario | sandbox flags | what |", "|---|---|---|"]
     lines += [f"| {s['name']} | `{s['sandbox']}` | {s['what']} |" for s in bench.scenarios]
     if bench.incremental:
-        lines += ["", "### 3d: requests per stream, no-change incremental run", ""]
+        lines += ["", "### 3d: requests per stream, no-change incremental runs", ""]
         lines += incremental_table(bench.incremental)
+    realism = [r for r in bench.rows if r.behaviour]
+    if realism:
+        lines += ["", "### 4: search realism, each run against the sandbox's truth", ""]
+        lines += realism_table(realism)
+        lines += ["", *realism_legend()]
     lines += ["", "## Notes", "", *[f"- {n}" for n in notes], ""]
     path.write_text("\n".join(lines))
 
@@ -187,7 +243,23 @@ def legend() -> list[str]:
         "sandbox received during the run (1.1.0's token check before each request included); "
         "*search requests / 1k search records* = search calls ÷ unique records of the five "
         "search streams. *peak RSS* = `ru_maxrss` of the tap process. *429s* = responses the "
-        "sandbox refused for budget.",
+        "sandbox refused for budget. *load at start* = the machine's 1-minute load average as "
+        "the run started (2 cores: above 2, something else was competing for them).",
+    ]
+
+
+def realism_legend() -> list[str]:
+    return [
+        "*expected* = the records the run must emit, from `GET /__sandbox/truth`: for a full "
+        "run every record of the nine streams with `updatedAt` >= start_date (soft-deleted ones "
+        "included, as `include_deleted` is on by default; archived ones are older than "
+        "start_date); for the incremental run the customers updated since the full run. "
+        "*missing* = expected ids not emitted; *not expected* = ids emitted beyond them (a full "
+        "run only). *records emitted again, unchanged* = an incremental run's unique records "
+        "that were not updated since the run its state came from; in brackets the tap's own "
+        "count of them older than the bookmark (the run summary's look-back column, stderr). "
+        "*timed-out retries* = the tap's WARNING lines retrying a `meta.timed_out` answer; each "
+        "retry is one more search request.",
     ]
 
 
