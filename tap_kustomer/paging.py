@@ -194,20 +194,22 @@ class SearchPager:
         """Yield pages in ascending updatedAt order."""
         lower, inclusive = self.start, True
         span: float | None = None  # milliseconds a chunk should cover; None: up to `settled`
-        first = True
+        # The first request is a step over the whole range (an incremental run with little to
+        # read ends there), and so is the one after the last chunk (its last page and the
+        # newest records come in one); chunks only below `settled`.
+        step_next = self.settled < self.end
         while True:
-            # The first request is a step over the whole range (an incremental run with little
-            # to read ends there); chunks only below `settled`.
-            chunked = lower < self.settled and not (first and self.settled < self.end)
-            first = False
+            chunked = lower < self.settled and not step_next
+            step_next = False
             upper = self._chunk_upper(lower, span) if chunked else self.end
             criteria = self._range(lower, inclusive, upper)
             answer = self._first(criteria)
             if chunked and answer.total is not None and len(answer.records) < answer.total:
-                whole, highest = yield from self._chunk(criteria, answer)
+                last = upper >= self.settled and self.settled < self.end
+                whole, highest = yield from self._chunk(criteria, answer, leave_last=last)
                 span = self._span(lower, upper, answer.total)
-                if not whole and highest != lower:  # the query changed: step on from there
-                    lower, inclusive = highest, True
+                if not whole and highest != lower:  # changed, or left its last page to a step
+                    lower, inclusive, step_next = highest, True, last
                     continue
                 if not whole:  # changed while still inside the block at `lower`: read it alone
                     yield self._page(self._block(lower))
@@ -234,15 +236,17 @@ class SearchPager:
             lower, inclusive = upper, False
 
     def _chunk(
-        self, criteria: list[JSON], first: _Answer
+        self, criteria: list[JSON], first: _Answer, leave_last: bool = False
     ) -> Generator[Page, None, tuple[bool, str]]:
         """Pages 2, 3, … of a query whose exact total is more than page 1 holds, each tie block
-        checked. Returns whether the whole query was read, and the highest value read."""
+        checked (the last page left to the caller's next step if `leave_last`). Returns
+        whether the whole query was read, and the highest value read."""
         total = first.total or 0
         size = len(first.records)  # what a page holds here (a server may clamp silently)
         block = _Block()
         yield self._page(self._checked(first, block))
-        numbers = range(2, math.ceil(total / size) + 1)
+        pages = math.ceil(total / size)
+        numbers = range(2, pages if leave_last and total % size else pages + 1)
         with closing(self._fetch(criteria, numbers)) as answers:  # an early return cancels
             for number, response in zip(numbers, answers, strict=False):
                 answer = self._answer(response, criteria)
@@ -257,6 +261,8 @@ class SearchPager:
                 if answer.values[0] < block.value:
                     raise self._out_of_order()
                 yield self._page(self._checked(answer, block))
+        if numbers.stop <= pages:  # the last page is left: its block is still open
+            return False, block.value
         missing = self._close(block)
         if missing:
             yield self._page(missing)
@@ -461,6 +467,15 @@ class SearchPager:
         if not isinstance(data, list):
             raise PagingError(f"{self._name} search: Kustomer's answer has no 'data' list")
         records = with_ids(data, f"{self._name} search")
+        if len(records) > self.page_size:  # read on from what was asked for; the rest comes next
+            LOGGER.warning(
+                "%s search: an answer held %d records where %d were asked for; using the first %d",
+                self._name,
+                len(records),
+                self.page_size,
+                self.page_size,
+            )
+            records = records[: self.page_size]
         values: list[str] = []
         for record in records:
             value = updated_at(record)

@@ -69,6 +69,7 @@ class FakeKustomer:
         self.timed_out: list[bool] = []  # answers to flag meta.timed_out (dropping a record)
         self.silent_clamp = False  # meta.pageSize says what was asked, not what was served
         self.ignore_criteria = False  # a broken server: every query answers the whole context
+        self.flood = 0  # answers that hold every matching record, whatever page size was asked
         self._replica = random.Random(7)
         for path, store in (("/v1/customers/search", self.search), (ARCHIVE, self.archive)):
             rsps.add_callback(
@@ -108,6 +109,9 @@ class FakeKustomer:
             reverse=direction == "desc",
         )
         chunk = matching[(page - 1) * size : page * size]
+        if self.flood:
+            self.flood -= 1
+            chunk = matching
         total = len(matching)
         if self.total_cap is not None:
             total = min(total, self.total_cap)

@@ -389,3 +389,12 @@ def test_a_server_that_ignores_its_criteria_is_stopped_not_paged_forever(fake, c
     with pytest.raises(PagingError, match="outside the range asked for"):
         collect(SearchPager(client, SPEC, 500, START, ts(1000)))
     assert fake.search_count() <= 6
+
+
+def test_an_answer_with_more_records_than_asked_for_is_cut_and_read_on(fake, client, caplog):
+    fake.flood = 1  # the first answer holds every matching record, whatever was asked
+    fake.search["customer"] = [resource("customer", i, ts(i)) for i in range(5000)]
+    ids, pages = collect(SearchPager(client, SPEC, 100, START, END))
+    assert len(pages[0].records) == 100  # the first answer, cut
+    assert "held 5000 records where 100 were asked for" in caplog.text
+    assert sorted(ids) == sorted(r["id"] for r in fake.search["customer"])
