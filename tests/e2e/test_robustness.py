@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
+import signal
+import subprocess
 import threading
 from collections import Counter
 
@@ -15,6 +18,7 @@ from tests.e2e.harness import (
     missing_and_extra,
     run_tap,
     run_tap_killed,
+    tap_command,
 )
 
 
@@ -162,3 +166,21 @@ def test_no_token_in_any_log_and_no_record_contents_at_info(tmp_path, monkeypatc
             )
     leaked = [v for v in values if v in truth_run.stderr]
     assert values and leaked == []
+
+
+def test_sigterm_into_a_full_pipe_ends_on_a_whole_line_and_a_state(small_sandbox, tmp_path):
+    """The target reads slowly: the pipe is full and the tap is blocked in the middle of a
+    write when SIGTERM comes. Every line read must still be whole, the last one a STATE."""
+    args = tap_command(tmp_path, small_sandbox.base_url, small_sandbox.token)
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()  # it is writing; stop reading so the pipe fills up
+    while process.poll() is None and "customers: reading" not in process.stderr.readline().decode():
+        pass  # a search stream is writing pages of ~500 KB into a 64 KB pipe nobody reads
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    lines = (first + out).splitlines(keepends=True)
+    assert all(line.endswith(b"\n") for line in lines)
+    messages = [json.loads(line) for line in lines]
+    assert messages[-1]["type"] == "STATE"
+    assert process.returncode == 143, err.decode()[-2000:]
