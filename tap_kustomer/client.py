@@ -232,6 +232,10 @@ class KustomerClient:
         with self._lock:
             return Counter(self._counts[stream])
 
+    def count_retry(self) -> None:
+        """Count a retry made by a caller (a page fetched ahead that must be asked for again)."""
+        self._count("retries")
+
     def _count(self, counter: str) -> None:
         with self._lock:
             self._counts[CURRENT_STREAM.get()][counter] += 1

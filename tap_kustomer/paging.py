@@ -423,7 +423,9 @@ class SearchPager:
                 try:
                     response = self.client.parse(content)
                     check_complete(response)
-                except RetryableError:  # garbled or partial: ask for that page again, with retries
+                except RetryableError as exc:  # garbled or partial: ask again, with retries
+                    LOGGER.warning("%s search: page %d: %s; asking again", self._name, number, exc)
+                    self.client.count_retry()
                     response = self._search(criteria, number)
                 yield response
         finally:

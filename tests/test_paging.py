@@ -277,6 +277,7 @@ def test_a_partial_answer_is_retried_not_taken_as_a_page(fake, client):
     fake.search["customer"] = records
     ids, _ = collect(SearchPager(client, SPEC, 500, START, END, ahead=2))
     assert sorted(ids) == sorted(r["id"] for r in records)
+    assert client.counts("")["retries"] == 3  # each partial answer asked for again, counted
 
 
 def test_partial_answers_that_never_stop_fail_clearly(fake, client):
