@@ -27,12 +27,16 @@ How it reads every record updated in [start, end]:
    A record that leaves changes the total: at the first page whose total differs the chunk
    stops and a step restarts at the last value read. Each chunk's upper bound is sized from
    the density read so far, so that its total stays below the 10,000 where totals are exact.
+   The last chunk leaves its last, partial page to the step that reads the newest records.
 3. Tie blocks. Pages of one query may order a block of records sharing an `updatedAt`
    differently, so a block that crosses a page boundary is checked (as many distinct ids as
    positions). A block that fails the check, or fills a step's whole page, is read on its
    own: in one page if it fits, else split into `created_at` ranges (criteria, not a sort)
    that each fit. Records sharing both timestamps beyond a page are read by page number
    until the block's exact total has been seen, or the stream stops with an error.
+
+An answer holding records outside the range asked for stops the stream: a server that
+ignores its criteria would otherwise be paged forever.
 """
 
 from __future__ import annotations
