@@ -172,14 +172,14 @@ def test_sigterm_into_a_full_pipe_ends_on_a_whole_line_and_a_state(small_sandbox
     """The target reads slowly: the pipe is full and the tap is blocked in the middle of a
     write when SIGTERM comes. Every line read must still be whole, the last one a STATE."""
     args = tap_command(tmp_path, small_sandbox.base_url, small_sandbox.token)
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Unbuffered: communicate() reads the pipes' descriptors, so nothing may wait in a buffer.
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     assert process.stdout is not None and process.stderr is not None
-    first = process.stdout.readline()  # it is writing; stop reading so the pipe fills up
     while process.poll() is None and "customers: reading" not in process.stderr.readline().decode():
         pass  # a search stream is writing pages of ~500 KB into a 64 KB pipe nobody reads
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
-    lines = (first + out).splitlines(keepends=True)
+    lines = out.splitlines(keepends=True)
     assert all(line.endswith(b"\n") for line in lines)
     messages = [json.loads(line) for line in lines]
     assert messages[-1]["type"] == "STATE"
