@@ -383,7 +383,8 @@ def sync_stream(
     else:
         LOGGER.info("%s: reading every record (full table)", name)
     progress = StreamProgress(name, settings.progress_interval)
-    looked_from = newest  # the bookmark the run started from
+    # Records below the bookmark the run started from were read again by the look-back.
+    relisted_below = newest if key == "updated_at" and start < newest else ""
     shape = stream.shaper(settings.record_format, selection.deselected, selection.schema)
     try:
         for page in stream.pages(client, start, signpost, settings):
@@ -391,9 +392,9 @@ def sync_stream(
                 raise Stopped(name)
             extracted = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             lines = writer.records(name, map(shape, page.records), extracted)
-            if key == "updated_at" and start < newest:  # look-back records, emitted again
+            if relisted_below:
                 progress.relisted += sum(
-                    1 for r in page.records if (attribute_ts(r, "updatedAt") or "") < looked_from
+                    1 for r in page.records if (attribute_ts(r, "updatedAt") or "") < relisted_below
                 )
             bookmark = None
             if key and page.bookmark and page.bookmark > newest:
