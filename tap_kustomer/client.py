@@ -255,7 +255,7 @@ class KustomerClient:
         # request_timeout bounds the whole request, first byte to last: the connect and read
         # timeouts bound each wait, and this deadline the body however slowly it trickles.
         deadline = started + self.timeout
-        echo = _request_values(url, params, data)
+        sent = (url, params, data)  # what an error detail must not echo (only read on an error)
         hops = 0
         while True:
             try:
@@ -305,7 +305,7 @@ class KustomerClient:
             raise RetryableError(f"HTTP {status}", status)
         if status >= 400:
             exc_type, template = ERRORS.get(status, (KustomerAPIError, "HTTP {status}"))
-            detail, full = _error_detail(content, echo)
+            detail, full = _error_detail(content, _request_values(*sent))
             if full:
                 LOGGER.debug("%s %s: HTTP %d, Kustomer said: %s", method, _shown(url), status, full)
             message = template.format(base_url=self.base_url, status=status)
@@ -323,15 +323,15 @@ class KustomerClient:
             )
         try:
             target = urljoin(url, location)
-            origin = Origin.of(target)
+            foreign = self._foreign(target)
         except ValueError:
             raise KustomerAPIError(
                 f"{method} {_shown(url)}: HTTP {status} redirects to a malformed URL", status
             ) from None
-        if origin != self._origin or _has_userinfo(target):
+        if foreign is not None:
             raise KustomerAPIError(
                 f"{method} {_shown(url)}: HTTP {status} redirects to another host, port or "
-                f"scheme ({origin}); not followed: the API token goes only to {self._origin}",
+                f"scheme ({foreign}); not followed: the API token goes only to {self._origin}",
                 status,
             )
         return target
@@ -399,17 +399,23 @@ class KustomerClient:
         try:
             parts = urlsplit(path)
             absolute = bool(parts.scheme or parts.netloc)
-            origin = Origin.of(path) if absolute else self._origin
+            foreign = self._foreign(path) if absolute else None
         except ValueError:
             raise PagingError("Kustomer returned a malformed link (its host or port)") from None
         if not absolute:
             return self.base_url + (path if path.startswith("/") else "/" + path)
-        if origin != self._origin or _has_userinfo(path):
+        if foreign is not None:
             raise PagingError(
-                f"Kustomer returned a link to another host, port or scheme ({origin}); "
+                f"Kustomer returned a link to another host, port or scheme ({foreign}); "
                 f"the API token goes only to {self._origin}"
             )
         return path
+
+    def _foreign(self, url: str) -> Origin | None:
+        """The origin of an absolute URL the token must not go to (another scheme, host or
+        port, or one carrying a user name); None if it is ours. ValueError if malformed."""
+        origin = Origin.of(url)
+        return origin if origin != self._origin or "@" in urlsplit(url).netloc else None
 
     def close(self) -> None:
         """Stop the worker threads and release the connection pool."""
@@ -484,10 +490,6 @@ def _request_values(url: str, params: dict[str, Any] | None, data: str | None) -
         with contextlib.suppress(ValueError, RecursionError):
             walk(json.loads(data))
     return frozenset(values)
-
-
-def _has_userinfo(url: str) -> bool:
-    return "@" in urlsplit(url).netloc
 
 
 def _socket_timeout(raw: Any, seconds: float) -> None:
