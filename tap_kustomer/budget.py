@@ -213,26 +213,25 @@ class RequestBudget:
         return int(number)
 
     def _reset(self, headers: Any, now: float) -> float | None:
-        value = headers.get("x-ratelimit-reset")
-        if value is None or value == "":
-            return None
-        reset = reset_time(headers, now)
-        if reset is None:
-            return self._ignore("x-ratelimit-reset", value, "is not a time")
-        if reset > now + MAX_AHEAD:
-            return self._ignore("x-ratelimit-reset", value, "names a reset over an hour away")
-        return reset
+        return self._moment(headers, "x-ratelimit-reset", reset_time, now)
 
     def _retry_after(self, headers: Any, now: float) -> float | None:
-        value = headers.get("Retry-After")
+        return self._moment(headers, "Retry-After", retry_after, now)
+
+    def _moment(
+        self, headers: Any, name: str, read: Callable[[Any, float], float | None], now: float
+    ) -> float | None:
+        """The time a header names (x-ratelimit-reset, Retry-After); None if absent or
+        garbage (not a time, or more than MAX_AHEAD away)."""
+        value = headers.get(name)
         if value is None or value == "":
             return None
-        until = retry_after(headers, now)
-        if until is None:
-            return self._ignore("Retry-After", value, "is neither seconds nor a date")
-        if until > now + MAX_AHEAD:
-            return self._ignore("Retry-After", value, "names a wait over an hour long")
-        return until
+        moment = read(headers, now)
+        if moment is None:
+            return self._ignore(name, value, "is not a time (seconds, epoch seconds or a date)")
+        if moment > now + MAX_AHEAD:
+            return self._ignore(name, value, "names a time over an hour away")
+        return moment
 
     def _ignore(self, name: str, value: Any, why: str) -> None:
         """One WARNING per header name; the value is ignored (None)."""
