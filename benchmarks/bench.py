@@ -684,7 +684,7 @@ def realism_notes(b: Bench, out: list[str]) -> None:
     if not rows:
         return
     out.append(
-        "4: the sandbox's realism behaviours are described in `tap_kustomer/sandbox/README.md` "
+        "4: the sandbox's realism behaviours are described in `sandbox/README.md` "
         "(Search realism); each draws from its own seeded RNG, but the tap's parallel requests "
         "reach it in varying order, so which answers time out and which replica serves which "
         "page vary from run to run. The index lag only delays updates: the full runs see none, "

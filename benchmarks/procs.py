@@ -36,7 +36,7 @@ def spawn(command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
 
 
 class Sandbox:
-    """``python -m tap_kustomer.sandbox`` in its own process, with its control endpoints."""
+    """``python -m kustomer_sandbox`` in its own process, with its control endpoints."""
 
     def __init__(self, python: Path, flags: list[str], log_path: Path) -> None:
         self.python = python
@@ -47,7 +47,7 @@ class Sandbox:
         self.token = ""
 
     def __enter__(self) -> Sandbox:
-        command = [str(self.python), "-m", "tap_kustomer.sandbox", "--port", "0"]
+        command = [str(self.python), "-m", "kustomer_sandbox", "--port", "0"]
         command += ["--prewarm", "sync", *self.flags]
         with open(self.log_path, "wb") as err:
             self.proc = spawn(command, stdout=subprocess.PIPE, stderr=err)

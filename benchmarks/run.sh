@@ -33,7 +33,7 @@ venv() {
 
 # This tap (editable, so the benchmark measures the working tree) plus matplotlib for the chart;
 # rebuilt when pyproject.toml changes.
-venv .venv-bench "tap-kustomer -e . $(sha256sum pyproject.toml | cut -c1-16) matplotlib" -e . matplotlib
+venv .venv-bench "tap-kustomer -e . -e ./sandbox $(cat pyproject.toml sandbox/pyproject.toml | sha256sum | cut -c1-16) matplotlib" -e . -e ./sandbox matplotlib
 venv .venv-bench-1x "tap-kustomer==1.1.0" "tap-kustomer==1.1.0"
 
 exec .venv-bench/bin/python benchmarks/bench.py "$@"

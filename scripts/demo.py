@@ -48,7 +48,7 @@ def main() -> int:
     started = time.monotonic()
 
     sandbox = subprocess.Popen(
-        [tap_bin / "tap-kustomer-sandbox", "--port", "0", "--seed", str(args.seed)],
+        [tap_bin / "kustomer-sandbox", "--port", "0", "--seed", str(args.seed)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

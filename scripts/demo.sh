@@ -16,7 +16,7 @@ install() {  # quiet pip; its output is shown only if it fails
 }
 [ -x "$TAP_VENV/bin/python" ] || "$PYTHON" -m venv "$TAP_VENV"
 echo "installing tap-kustomer into $TAP_VENV ..."
-install "$TAP_VENV/bin/python" -m pip install --disable-pip-version-check -e .
+install "$TAP_VENV/bin/python" -m pip install --disable-pip-version-check -e . -e ./sandbox
 if [ ! -x "$TARGET_VENV/bin/target-duckdb" ]; then
   echo "installing target-duckdb into $TARGET_VENV ..."
   "$PYTHON" -m venv "$TARGET_VENV"

@@ -12,7 +12,7 @@ import pytest
 import requests
 from jsonschema import Draft4Validator
 
-from tap_kustomer.sandbox import Sandbox
+from kustomer_sandbox import Sandbox
 from tap_kustomer.transform import custom_attribute_resources, denest
 from tests.samples import validate
 

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tap_kustomer.sandbox import Sandbox
-from tap_kustomer.sandbox.data import CUSTOM_ATTRS
+from kustomer_sandbox import Sandbox
+from kustomer_sandbox.data import CUSTOM_ATTRS
 from tap_kustomer.streams import klass_stream_id
 
 EVERYTHING = "2000-01-01T00:00:00Z"  # earlier than any sandbox record

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tap_kustomer.sandbox import Sandbox
+from kustomer_sandbox import Sandbox
 from tap_kustomer.streams import STREAMS, SearchStream
 from tests.e2e.harness import at_bookmark, expected_ids, ground_truth, missing_and_extra, run_tap
 from tests.samples import selected_catalog, validate

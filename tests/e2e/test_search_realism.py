@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from tap_kustomer.sandbox import Sandbox
+from kustomer_sandbox import Sandbox
 from tests.e2e.harness import expected_ids, ground_truth, run_tap, run_tap_killed
 from tests.samples import selected_catalog
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tap_kustomer.sandbox import Sandbox
+from kustomer_sandbox import Sandbox
 from tests.integration.tools import index_unreachable
 
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tap_kustomer.sandbox import Sandbox
-from tap_kustomer.sandbox.cli import build_parser
+from kustomer_sandbox import Sandbox
+from kustomer_sandbox.cli import build_parser
 
 NOW = "2025-06-01T12:00:00.000Z"
 SEARCH = "/v1/customers/search"

@@ -1,4 +1,4 @@
-"""Tests of the local Kustomer API emulator (tap_kustomer.sandbox). Offline: loopback only."""
+"""Tests of the local Kustomer API emulator (kustomer_sandbox). Offline: loopback only."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from tap_kustomer.sandbox import Sandbox, main
-from tap_kustomer.sandbox.data import CUSTOM_ATTRS
+from kustomer_sandbox import Sandbox, main
+from kustomer_sandbox.data import CUSTOM_ATTRS
 
 NOW = "2025-06-01T12:00:00.000Z"
 SEARCH = "/v1/customers/search"
@@ -656,7 +656,7 @@ def test_cli_prints_one_line_and_exits_0_on_sigterm():
         [
             sys.executable,
             "-m",
-            "tap_kustomer.sandbox",
+            "kustomer_sandbox",
             "--port",
             "0",
             "--scale",
@@ -760,7 +760,7 @@ def test_compat_1x_serves_what_tap_kustomer_1_1_0_can_read(http):
 
 
 def test_cli_compat_1x_option(capsys):
-    from tap_kustomer.sandbox.cli import build_parser
+    from kustomer_sandbox.cli import build_parser
 
     assert build_parser().parse_args([]).compat_1x is False
     assert build_parser().parse_args(["--compat-1x"]).compat_1x is True

@@ -1,4 +1,4 @@
-"""``tap-kustomer-sandbox``: run the local Kustomer API emulator until SIGINT/SIGTERM."""
+"""``kustomer-sandbox``: run the local Kustomer API emulator until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ On start one JSON line is printed to stdout: {"base_url": "http://127.0.0.1:PORT
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="tap-kustomer-sandbox",
+        prog="kustomer-sandbox",
         description="Local, deterministic emulator of the Kustomer v1 REST API (loopback only).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         sb = Sandbox(**vars(args))
         base_url = sb.start()
     except (ValueError, OSError) as exc:
-        sys.stderr.write(f"tap-kustomer-sandbox: {exc}\n")
+        sys.stderr.write(f"kustomer-sandbox: {exc}\n")
         return 2
     sys.stdout.write(json.dumps({"base_url": base_url, "token": sb.token}) + "\n")
     sys.stdout.flush()

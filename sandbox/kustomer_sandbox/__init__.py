@@ -2,7 +2,7 @@
 
 Standard library only; serves real HTTP on loopback.  Programmatic use::
 
-    from tap_kustomer.sandbox import Sandbox
+    from kustomer_sandbox import Sandbox
 
     with Sandbox(seed=1, scale=0.2) as sb:          # port 0 = a free port
         base_url = sb.base_url                     # "http://127.0.0.1:<port>"
@@ -10,7 +10,7 @@ Standard library only; serves real HTTP on loopback.  Programmatic use::
         sb.update_random("customers", 25)          # -> ids moved to "now"
         sb.set_faults(force=["500", "drop"])       # next two /v1 requests fail
 
-Command line: ``tap-kustomer-sandbox --help`` (see :mod:`tap_kustomer.sandbox.cli`).
+Command line: ``kustomer-sandbox --help`` (see :mod:`kustomer_sandbox.cli`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,5 @@
+"""``python -m kustomer_sandbox``."""
+
+from kustomer_sandbox import main
+
+raise SystemExit(main())
