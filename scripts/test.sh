@@ -12,4 +12,5 @@ fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ./sandbox -e ".[test]"
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
+"$VENV/bin/mypy" # strict, on the tap: pyproject.toml [tool.mypy]
 "$VENV/bin/python" -m pytest "$@"

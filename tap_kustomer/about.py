@@ -1,8 +1,10 @@
 """What `tap-kustomer --about` prints: name, version, capabilities and every config setting.
 
-SETTINGS is the one definition of the config keys the tap reads (config.py validates them,
-README's config table and meltano.yml describe them; tests keep the three in step). It is a
-JSON Schema object, as singer-sdk taps print it and MeltanoHub's importer reads it.
+SETTINGS is the one declaration of the config keys the tap reads: each key's type, default,
+bounds and description are written here and nowhere else. config.py reads its defaults and
+bounds from it; README's config table is `--about --format markdown`; meltano.yml repeats the
+descriptions, and the tests keep all of them in step. It is a JSON Schema object, as singer-sdk
+taps print it and MeltanoHub's importer reads it.
 
 `default` is given only where passing the default explicitly changes nothing: Meltano turns a
 default into a value it always sends, and region, base_url, subdomain and prod_point must not
@@ -31,7 +33,7 @@ SETTINGS: dict[str, Any] = {
         "api_token": {
             "type": "string",
             "description": "Kustomer API key, sent as 'Authorization: Bearer ...'. Create it "
-            "under Settings > Security > API Keys with the read roles of the streams you sync.",
+            "under Settings > Security > API Keys with the roles in the README's streams table.",
             "secret": True,
             "writeOnly": True,
         },
@@ -47,14 +49,15 @@ SETTINGS: dict[str, Any] = {
             "type": "string",
             "format": "date-time",
             "description": "Earliest updatedAt to extract on the first run: an RFC 3339 "
-            "date-time or YYYY-MM-DD (UTC midnight). Default: 365 days before the run.",
+            "date-time (2024-01-31T00:00:00Z) or YYYY-MM-DD (UTC midnight). Default: 365 days "
+            "before the run.",
         },
         "base_url": {
             "type": "string",
             "format": "uri",
             "description": "API root without /v1. Default: https://api.kustomerapp.com (US). "
-            "http:// only for loopback hosts. Set at most one of base_url, region, subdomain, "
-            "prod_point.",
+            "http:// is accepted only for loopback hosts (the token must never travel in clear "
+            "text). Set at most one of base_url, region, subdomain, prod_point.",
         },
         "region": {
             "type": "string",
@@ -85,14 +88,14 @@ SETTINGS: dict[str, Any] = {
             "maximum": 3600,
             "default": 60,
             "description": "Seconds a request may wait: to connect, for the answer to "
-            "start, and for its whole body, counted from the request's start; then it is "
-            "retried (at most 3600).",
+            "start, and for its whole body, counted from the request's start (a body trickling "
+            "in byte by byte fails in time); then it is retried.",
         },
         "include_deleted": {
             "type": "boolean",
             "default": True,
             "description": "Search streams also read soft-deleted records, which arrive with "
-            "deleted: true so the warehouse can drop them.",
+            "deleted: true so the warehouse can drop them (README, Streams).",
         },
         "record_format": {
             "type": "string",
@@ -117,7 +120,9 @@ SETTINGS: dict[str, Any] = {
             "default": 4,
             "description": "Streams synced at the same time (1 syncs one at a time); requests "
             "in flight and search pages fetched ahead are at most twice that. The request "
-            "budget is shared whatever the number.",
+            "budget is shared whatever the number. Output stays one whole message per line, "
+            "each stream's records stay in ascending order, and every STATE covers only what "
+            "is already written.",
         },
         "api_utilization": {
             "type": "number",
@@ -146,23 +151,33 @@ SETTINGS: dict[str, Any] = {
             "(Kustomer's largest pages are a few MB); a larger one fails the run, naming this "
             "setting.",
         },
+        "max_rate_limit_wait": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 86400,
+            "default": 1800,
+            "description": "Seconds the tap may spend waiting out 429s for one budget (search "
+            "or org) without that budget letting a request through; then the run stops with "
+            "exit 1 and a CRITICAL line, after a valid STATE, so a scheduler's next run can "
+            "start. Waits the tap plans itself, to keep within the budget, do not count.",
+        },
         "page_size_limit": {
             "type": ["integer", "string"],
             "description": "tap-kustomer 1.x's name for page_size (an integer or a string of "
-            "digits); used when page_size is not set.",
+            "digits); used when page_size is not set. Logged once at INFO.",
             "deprecated": True,
         },
         "date_window_size": {
             "type": ["integer", "string"],
             "description": "Accepted from tap-kustomer 1.x configs and ignored (1.x never "
-            "used it either).",
+            "used it either). Logged once at INFO.",
             "deprecated": True,
         },
         "prod_point": {
             "type": "integer",
             "enum": [1, 2],
             "description": "MeltanoLabs tap-kustomer's region switch: 1 is region us, "
-            "2 is region eu.",
+            "2 is region eu; any other value is a config error.",
             "deprecated": True,
         },
     },
@@ -180,20 +195,13 @@ def _python_versions() -> list[str]:
     return [c.rsplit(" :: ", 1)[1] for c in classifiers if c.startswith(prefix)]
 
 
-def _singer_python_version() -> str | None:
-    try:
-        return metadata.version("singer-python")
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def about() -> dict[str, Any]:
-    """The --about document (singer-sdk's shape; sdk_version is singer-python's version)."""
+    """The --about document (singer-sdk's shape; no SDK: the tap writes Singer messages itself)."""
     return {
         "name": NAME,
         "description": DESCRIPTION,
         "version": __version__,
-        "sdk_version": _singer_python_version(),
+        "sdk_version": None,
         "supported_python_versions": _python_versions(),
         "capabilities": list(CAPABILITIES),
         "settings": SETTINGS,
@@ -211,7 +219,7 @@ def render_text(info: dict[str, Any]) -> str:
         f"Name: {info['name']}",
         f"Description: {info['description']}",
         f"Version: {info['version']}",
-        f"SDK Version: singer-python {info['sdk_version'] or 'unknown'}",
+        f"SDK Version: {info['sdk_version'] or 'none'}",
         f"Supported Python Versions: {', '.join(info['supported_python_versions']) or 'unknown'}",
         "Capabilities:",
         *(f"  - {capability}" for capability in info["capabilities"]),
@@ -247,12 +255,24 @@ def render_text(info: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_markdown(info: dict[str, Any]) -> str:
+    """The settings as a Markdown table (README's config table is this output)."""
+    required = set(info["settings"].get("required", []))
+    lines = ["| key | required | default | meaning |", "|---|---|---|---|"]
+    for name, spec in info["settings"]["properties"].items():
+        default = spec.get("default", "")
+        shown = json.dumps(default) if isinstance(default, bool) else str(default)
+        flags = " Secret." if spec.get("secret") else ""
+        required_cell = "yes" if name in required else "no"
+        lines.append(f"| `{name}` | {required_cell} | {shown} | {spec['description']}{flags} |")
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS = {"text": render_text, "json": lambda info: json.dumps(info, indent=2) + "\n",
+             "markdown": render_markdown}  # fmt: skip
+
+
 def write_about(output_format: str, out: TextIO | None = None) -> int:
-    """Write --about in `output_format` ("text" or "json") to stdout. Returns the exit code."""
-    out = out or sys.stdout
-    info = about()
-    if output_format == "json":
-        out.write(json.dumps(info, indent=2) + "\n")
-    else:
-        out.write(render_text(info))
+    """Write --about in `output_format` (a RENDERERS key) to stdout. Returns the exit code."""
+    (out or sys.stdout).write(RENDERERS[output_format](about()))
     return 0

@@ -16,6 +16,12 @@ named), so a server with 1-s windows is used every second, not once a minute.
 
 A header that is not a finite number, or names a reset more than MAX_AHEAD away, is garbage:
 it is ignored (one WARNING per header), and the tap falls back to its own backoff.
+
+Waiting out 429s is bounded: the seconds one bucket spends refused, since it last let a request
+through, add up against `max_refused_wait` (setting max_rate_limit_wait). Past it the run stops
+(RateLimitWaitExceeded), so a key that is refused for good does not hold a scheduler's lock
+forever. The waits the budget plans itself, to stay within its allowance, do not count: they
+always end at a reset.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from tap_kustomer import interrupt
+from tap_kustomer.errors import RateLimitWaitExceeded
 
 LOGGER = logging.getLogger(__name__)
 
@@ -56,6 +63,7 @@ class Bucket:
     paused_until: float = 0.0  # after a 429
     learned: bool = False  # an answer has named the real limit
     span: float = 0.0  # the farthest reset (seconds ahead) an answer has named
+    refused_for: float = 0.0  # seconds waited out after 429s since a request got through
 
     @property
     def allowance(self) -> int:
@@ -92,7 +100,9 @@ class Bucket:
         if self.left is not None:
             self.left -= 1
 
-    def learn(self, limit: int | None, remaining: int | None, reset: float | None, now: float):
+    def learn(
+        self, limit: int | None, remaining: int | None, reset: float | None, now: float
+    ) -> None:
         """What a response's headers say about this budget."""
         if reset is not None:
             if reset <= now:  # an answer from a window that has already ended: nothing to learn
@@ -118,9 +128,11 @@ class RequestBudget:
         self,
         utilization: float = 50.0,
         *,
+        max_refused_wait: float = math.inf,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
+        self.max_refused_wait = max_refused_wait  # seconds; see the module's docstring
         self._clock = clock
         self._sleep = sleep or interrupt.sleep  # a signal ends the wait (interrupt.py)
         self._lock = threading.Lock()
@@ -167,11 +179,14 @@ class RequestBudget:
                 logged = True
             self._sleep(delay)
 
-    def done(self, buckets: tuple[Bucket, ...]) -> None:
-        """After a request's answer (or failure): it is no longer in flight."""
+    def done(self, buckets: tuple[Bucket, ...], answered: bool = False) -> None:
+        """After a request's answer (or failure): it is no longer in flight. An answer that
+        was not a 429 (`answered`) shows its buckets let a request through."""
         with self._lock:
             for bucket in buckets:
                 bucket.in_flight = max(0, bucket.in_flight - 1)
+                if answered:
+                    bucket.refused_for = 0.0
 
     def observe(self, headers: Any, search: bool) -> None:
         """Learn from a response's x-ratelimit-* headers (garbage ones are ignored)."""
@@ -185,8 +200,12 @@ class RequestBudget:
             bucket = self._bucket_for(limit, search)
             bucket.learn(limit, remaining, reset, now)
 
-    def refused(self, headers: Any, search: bool, fallback: float) -> float:
-        """A 429: pause the budget it names until its reset; the seconds to wait."""
+    def refused(
+        self, headers: Any, search: bool, fallback: float, longest: float = math.inf
+    ) -> float:
+        """A 429: pause the budget it names until its reset; the seconds to wait (at most
+        `longest`). RateLimitWaitExceeded if that wait would take the budget's refused time
+        past max_refused_wait."""
         with self._lock:
             now = self._clock()
             bucket = self._bucket_for(self._count(headers, "x-ratelimit-limit"), search)
@@ -200,7 +219,18 @@ class RequestBudget:
             bucket.paused_until = max(bucket.paused_until, until)
             bucket.used, bucket.left = bucket.allowance, 0  # spent until it resets
             bucket.resets_at = bucket.paused_until
-            return until - now
+            delay = min(until - now, longest)
+            if bucket.refused_for + delay > self.max_refused_wait:
+                raise RateLimitWaitExceeded(
+                    f"Kustomer kept refusing requests (429) on the {bucket.name} budget: the tap "
+                    f"waited {bucket.refused_for:.0f} s without one getting through, and the "
+                    f"next wait ({delay:.0f} s) would pass max_rate_limit_wait "
+                    f"({self.max_refused_wait:g} s). The last STATE is valid: run again later "
+                    "(another integration may be using the org's budget), or raise "
+                    "max_rate_limit_wait"
+                )
+            bucket.refused_for += delay
+            return delay
 
     def _count(self, headers: Any, name: str) -> int | None:
         """A limit or remaining count; None if absent or garbage."""
@@ -209,7 +239,8 @@ class RequestBudget:
             return None
         number = _finite(value)
         if number is None or not 0 <= number <= MAX_COUNT:
-            return self._ignore(name, value, "is not a count")
+            self._ignore(name, value, "is not a count")
+            return None
         return int(number)
 
     def _reset(self, headers: Any, now: float) -> float | None:
@@ -228,13 +259,15 @@ class RequestBudget:
             return None
         moment = read(headers, now)
         if moment is None:
-            return self._ignore(name, value, "is not a time (seconds, epoch seconds or a date)")
+            self._ignore(name, value, "is not a time (seconds, epoch seconds or a date)")
+            return None
         if moment > now + MAX_AHEAD:
-            return self._ignore(name, value, "names a time over an hour away")
+            self._ignore(name, value, "names a time over an hour away")
+            return None
         return moment
 
     def _ignore(self, name: str, value: Any, why: str) -> None:
-        """One WARNING per header name; the value is ignored (None)."""
+        """One WARNING per header name; the value is ignored."""
         if name not in self._garbage:
             self._garbage.add(name)
             LOGGER.warning(

@@ -17,7 +17,7 @@ import traceback
 from typing import Any, NoReturn
 
 from tap_kustomer import __version__, interrupt
-from tap_kustomer.about import write_about
+from tap_kustomer.about import RENDERERS, write_about
 from tap_kustomer.client import KustomerClient
 from tap_kustomer.config import Settings, load_settings, read_json_file
 from tap_kustomer.discover import DISCOVERY_RETRIES, OrgDefinitions, discover, read_org
@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="describe the tap, its capabilities and every config setting, then exit",
     )
     parser.add_argument(
-        "--format", choices=["text", "json"], help="output format of --about (default text)"
+        "--format",
+        choices=list(RENDERERS),
+        help="output format of --about (default text; markdown: the settings table)",
     )
     return parser
 
@@ -140,8 +142,7 @@ def run(args: argparse.Namespace) -> int:
         return write_about(args.format or "text")
     settings = load_settings(read_json_file(args.config, "config"))
     if args.discover:
-        catalog = discover(settings.record_format, discover_org(settings))
-        json.dump(catalog, sys.stdout, indent=2)
+        json.dump(discover(settings.record_format, discover_org(settings)), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     catalog_path = args.catalog or args.properties

@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import http.client
+import itertools
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -20,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
-import backoff
 import requests
 import requests.adapters
 import urllib3.exceptions
@@ -70,7 +71,7 @@ _CONTROL = re.compile(r"[\x00-\x20\x7f]")  # no whitespace or control character 
 _LOOKS_LIKE_DATA = re.compile(r"[@{}\[\]\"]|\d{6,}")  # an email, JSON, a long number
 
 
-class Origin(tuple):
+class Origin(tuple[str, str, int | None]):
     """(scheme, host, port) of a URL; an explicit default port equals none."""
 
     @classmethod
@@ -88,8 +89,8 @@ class Origin(tuple):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounds on retrying; the defaults ride out a few minutes of trouble. A 429 is always
-    waited out (Kustomer's budgets reset every minute), never turned into a failure."""
+    """Bounds on retrying; the defaults ride out a few minutes of trouble. A 429 is waited
+    out (Kustomer's budgets reset every minute) up to the setting max_rate_limit_wait."""
 
     max_tries: int = 6  # per request, for 5xx / network errors / bad bodies
     max_backoff: float = 60.0  # seconds, longest single backoff sleep
@@ -119,7 +120,10 @@ class KustomerClient:
         # patch tap_kustomer.interrupt.sleep.
         self._sleep = sleep or interrupt.sleep
         self.budget = RequestBudget(
-            settings.api_utilization, clock=clock or time.time, sleep=self._sleep
+            settings.api_utilization,
+            max_refused_wait=settings.max_rate_limit_wait,
+            clock=clock or time.time,
+            sleep=self._sleep,
         )
         self.session = requests.Session()
         # A connection per thread: max_workers stream threads and 2 x max_workers request ones.
@@ -146,7 +150,8 @@ class KustomerClient:
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> JSON:
         """GET a path (or a relative link from a response) and return the JSON object."""
-        return self.request("GET", path, params=params)
+        answer: JSON = self.request("GET", path, params=params)
+        return answer
 
     def post(
         self,
@@ -181,10 +186,12 @@ class KustomerClient:
         while True:
             taken = self.budget.acquire(search)
             try:
+                answered = False
                 try:
                     content = self._attempt(method, url, params, data, headers, search)
+                    answered = True
                 finally:
-                    self.budget.done(taken)
+                    self.budget.done(taken, answered)
                 if not parse:
                     return content
                 payload = self.parse(content)
@@ -192,8 +199,10 @@ class KustomerClient:
                     check(payload)
                 return payload
             except RateLimitedError as exc:
-                delay = self.budget.refused(exc.headers or {}, search, next(delays))
-                delay = min(delay, self.policy.max_wait)
+                fallback = next(delays)
+                delay = self.budget.refused(
+                    exc.headers or {}, search, fallback, self.policy.max_wait
+                )
                 self._count("rate_limit_waits")
                 LOGGER.warning(
                     "%s %s: rate limited (429); waiting %.1f s", method, _shown(path), delay
@@ -424,10 +433,18 @@ class KustomerClient:
         self.session.close()
 
 
+# Test-only: the end-to-end tests shrink every retry delay by this factor, so a test of six
+# failing tries does not sleep 31 s. It is not a setting; users never need it.
+BACKOFF_SCALE_VARIABLE = "TAP_KUSTOMER_TEST_BACKOFF_SCALE"
+
+
 def _backoff_delays(max_value: float) -> Iterator[float]:
-    delays = backoff.expo(base=2, factor=1, max_value=max_value)
-    next(delays)  # backoff's generators are primed with a None first value
-    return delays
+    """Seconds before each retry: 1, 2, 4, 8 ... each at most `max_value`."""
+    try:
+        scale = float(os.environ.get(BACKOFF_SCALE_VARIABLE, "1"))
+    except ValueError:
+        scale = 1.0
+    return (min(2.0**n, max_value) * scale for n in itertools.count())
 
 
 def _error_detail(content: bytes, echo: frozenset[str] = frozenset()) -> tuple[str, str]:

@@ -1,6 +1,7 @@
 """Config file → validated Settings. Every problem becomes one ConfigError message.
 
-The keys are declared (type, default, description) in about.py. Besides its own keys the tap
+Every key is declared once, in about.py's SETTINGS: its type, default, bounds and description.
+The checks here read their defaults and bounds from there. Besides its own keys the tap
 accepts those of tap-kustomer 1.x (`page_size_limit`, `date_window_size`) and of MeltanoLabs'
 tap (`api_key`, `prod_point`), so either config works unchanged.
 """
@@ -12,6 +13,7 @@ import difflib
 import ipaddress
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +21,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tap_kustomer import __version__
 from tap_kustomer.about import SETTINGS
 from tap_kustomer.errors import ConfigError
 from tap_kustomer.timeutil import format_ts, parse_ts
@@ -30,8 +31,7 @@ REGION_HOSTS = {
     "in": "https://api.prod4.kustomerapp.com",
 }
 PROD_POINTS = {1: "us", 2: "eu"}  # MeltanoLabs tap-kustomer's prod_point → our region
-RECORD_FORMATS = ("denested", "jsonapi")
-DEFAULT_LOOKBACK_DAYS = 365  # Stitch's one-year historical window
+DEFAULT_LOOKBACK_DAYS = 365  # Stitch's one-year historical window (start_date's default)
 LOGGER = logging.getLogger(__name__)
 # Keys Meltano writes into a tap's config when the extractor's definition declares the
 # singer-sdk capabilities stream-maps, schema-flattening or batch (MeltanoLabs' Hub variant of
@@ -48,12 +48,6 @@ MELTANO_KEYS = frozenset(
         "batch_config",
     }
 )
-DEFAULT_LOOKBACK_SECONDS = 300.0
-DEFAULT_MAX_RESPONSE_MB = 64.0
-MAX_REQUEST_TIMEOUT = 3600.0  # seconds; beyond it a "timeout" is a hang
-MAX_PROGRESS_INTERVAL = 86400.0
-MAX_LOOKBACK_SECONDS = 366 * 86400.0
-MAX_RESPONSE_MB = 1024.0
 # What an HTTP header may carry: visible ASCII (a token has no space); a user agent may also
 # hold spaces. "€" or a line break would fail every request, or split the header.
 _TOKEN_CHARS = re.compile(r"^[\x21-\x7e]+$")
@@ -64,7 +58,7 @@ _SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the tap needs from the config file, validated."""
+    """Everything the tap needs from the config file, validated (meanings: about.SETTINGS)."""
 
     api_token: str
     start_date: str  # canonical "YYYY-MM-DDTHH:MM:SS.mmmZ"
@@ -72,13 +66,14 @@ class Settings:
     user_agent: str
     page_size: int | None  # None: each endpoint's default
     request_timeout: float
-    progress_interval: float = 30.0  # seconds between progress lines per stream
-    include_deleted: bool = True  # search asks for soft-deleted records too (deleted: true)
-    record_format: str = "denested"  # or "jsonapi": resources as Kustomer returns them
-    max_workers: int = 4  # streams synced at once, and requests in flight per stream
-    api_utilization: float = 50.0  # percent of the org's request budget the tap may use
-    lookback_seconds: float = DEFAULT_LOOKBACK_SECONDS  # search reads start this before bookmarks
-    max_response_mb: float = DEFAULT_MAX_RESPONSE_MB  # largest answer read, after decompression
+    progress_interval: float
+    include_deleted: bool
+    record_format: str  # "denested" or "jsonapi"
+    max_workers: int
+    api_utilization: float
+    lookback_seconds: float
+    max_response_mb: float
+    max_rate_limit_wait: float
 
 
 def read_json_file(path: str, what: str) -> Any:
@@ -119,18 +114,15 @@ def load_settings(raw: Any, now: datetime | None = None) -> Settings:
         base_url=_base_url(raw),
         user_agent=_user_agent(raw),
         page_size=_page_size(raw),
-        request_timeout=_positive_number(
-            raw.get("request_timeout", 60), "request_timeout", MAX_REQUEST_TIMEOUT
-        ),
-        progress_interval=_positive_number(
-            raw.get("progress_interval", 30), "progress_interval", MAX_PROGRESS_INTERVAL
-        ),
-        include_deleted=_boolean(raw.get("include_deleted", True), "include_deleted"),
-        record_format=_record_format(raw.get("record_format", "denested")),
-        max_workers=_max_workers(raw.get("max_workers", 4)),
-        api_utilization=_api_utilization(raw.get("api_utilization", 50)),
-        lookback_seconds=_lookback_seconds(raw.get("lookback_seconds", DEFAULT_LOOKBACK_SECONDS)),
-        max_response_mb=_max_response_mb(raw.get("max_response_mb", DEFAULT_MAX_RESPONSE_MB)),
+        request_timeout=_bounded(raw, "request_timeout"),
+        progress_interval=_bounded(raw, "progress_interval"),
+        include_deleted=_boolean(raw, "include_deleted"),
+        record_format=_choice(raw, "record_format"),
+        max_workers=int(_bounded(raw, "max_workers")),
+        api_utilization=_bounded(raw, "api_utilization"),
+        lookback_seconds=_bounded(raw, "lookback_seconds"),
+        max_response_mb=_bounded(raw, "max_response_mb"),
+        max_rate_limit_wait=_bounded(raw, "max_rate_limit_wait"),
     )
     _log_compatibility(raw, settings)
     return settings
@@ -164,7 +156,7 @@ def _token(raw: dict[str, Any]) -> str:
 
 
 def _user_agent(raw: dict[str, Any]) -> str:
-    agent = _optional_str(raw, "user_agent") or f"tap-kustomer/{__version__}"
+    agent = _optional_str(raw, "user_agent") or _default("user_agent")
     if not _HEADER_CHARS.match(agent):
         raise ConfigError(
             "config 'user_agent' must be printable ASCII on one line (it is sent as an HTTP header)"
@@ -282,49 +274,6 @@ def _page_size(raw: dict[str, Any]) -> int | None:
     return number
 
 
-def _max_workers(value: Any) -> int:
-    number = _whole_number(value)
-    if number is None or not 1 <= number <= 32:
-        raise ConfigError(
-            f"config 'max_workers' {value!r} must be a whole number from 1 to 32 "
-            "(1 syncs one stream at a time)"
-        )
-    return number
-
-
-def _api_utilization(value: Any) -> float:
-    number = _number(value)
-    if number is None or not 0 < number <= 100:
-        raise ConfigError(
-            f"config 'api_utilization' {value if number is None else number!r} must be a "
-            "percentage above 0 and at most 100 (the share of the org's request budget the "
-            "tap may use)"
-        )
-    return float(number)
-
-
-def _lookback_seconds(value: Any) -> float:
-    number = _number(value)
-    if number is None or not 0 <= number <= MAX_LOOKBACK_SECONDS:
-        shown = value if number is None else number
-        raise ConfigError(
-            f"config 'lookback_seconds' {shown!r} must be a number of seconds, 0 or more "
-            f"(0 turns the look-back off) and at most {MAX_LOOKBACK_SECONDS:.0f} (366 days)"
-        )
-    return float(number)
-
-
-def _max_response_mb(value: Any) -> float:
-    number = _number(value)
-    if number is None or not 0 < number <= MAX_RESPONSE_MB:
-        shown = value if number is None else number
-        raise ConfigError(
-            f"config 'max_response_mb' {shown!r} must be a number of megabytes above 0 and at "
-            f"most {MAX_RESPONSE_MB:g} (the largest answer the tap reads)"
-        )
-    return float(number)
-
-
 def _given(raw: dict[str, Any], key: str) -> bool:
     return raw.get(key) not in (None, "")
 
@@ -349,16 +298,9 @@ def _log_compatibility(raw: dict[str, Any], settings: Settings) -> None:
         )
 
 
-def _record_format(value: Any) -> str:
-    if value not in RECORD_FORMATS:
-        raise ConfigError(
-            f"config 'record_format' {value!r} is unknown: use {' or '.join(RECORD_FORMATS)}"
-        )
-    return str(value)
-
-
-def _boolean(value: Any, key: str) -> bool:
+def _boolean(raw: dict[str, Any], key: str) -> bool:
     """A JSON boolean, or the strings Meltano and environment variables produce."""
+    value = raw.get(key, _default(key))
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     if not isinstance(value, bool):
@@ -375,12 +317,54 @@ def _number(value: Any) -> int | float | None:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _positive_number(value: Any, key: str, most: float) -> float:
-    number = _number(value)
-    if number is None or not 0 < number <= most:
+def _spec(key: str) -> dict[str, Any]:
+    spec: dict[str, Any] = SETTINGS["properties"][key]
+    return spec
+
+
+def _default(key: str) -> Any:
+    return _spec(key)["default"]
+
+
+def _choice(raw: dict[str, Any], key: str) -> str:
+    """One of the setting's `enum` values."""
+    value, allowed = raw.get(key, _default(key)), _spec(key)["enum"]
+    if value not in allowed:
+        raise ConfigError(f"config {key!r} {value!r} is unknown: use {' or '.join(allowed)}")
+    return str(value)
+
+
+def _bounded(raw: dict[str, Any], key: str) -> float:
+    """A number (a whole one for an integer setting) within the setting's declared bounds;
+    the default when the key is absent."""
+    spec = _spec(key)
+    value = raw.get(key, spec["default"])
+    whole = spec["type"] == "integer"
+    number = _whole_number(value) if whole else _number(value)
+    if number is None or not _within(number, spec):
         shown = value if number is None else number
-        raise ConfigError(
-            f"config {key!r} must be a number of seconds above 0 and at most {most:g}, "
-            f"not {shown!r}"
-        )
+        raise ConfigError(f"config {key!r} {shown!r} must be {_bounds(spec)}")
     return float(number)
+
+
+def _within(number: float, spec: dict[str, Any]) -> bool:
+    if "exclusiveMinimum" in spec and not number > spec["exclusiveMinimum"]:
+        return False
+    low: float = spec.get("minimum", -math.inf)
+    high: float = spec.get("maximum", math.inf)
+    return low <= number <= high
+
+
+def _bounds(spec: dict[str, Any]) -> str:
+    """What a bounded setting accepts, in words: "a number above 0 and at most 3600"."""
+    top = _plain(spec["maximum"])
+    if spec["type"] == "integer":
+        return f"a whole number from {spec['minimum']} to {top}"
+    if "exclusiveMinimum" in spec:
+        return f"a number above {_plain(spec['exclusiveMinimum'])} and at most {top}"
+    return f"a number, {_plain(spec['minimum'])} or more and at most {top}"
+
+
+def _plain(number: float) -> str:
+    """31622400, not 3.16224e+07."""
+    return f"{number:.15g}"

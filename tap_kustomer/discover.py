@@ -89,7 +89,8 @@ def _schema_text(name: str) -> str:
 def load_schema(schema_name: str, record_format: str = "denested") -> JSON:
     """A fresh copy of a schema file's JSON schema, for the chosen record format."""
     if record_format == "jsonapi":
-        return json.loads(json.dumps(JSONAPI_SCHEMA))
+        copy: JSON = json.loads(json.dumps(JSONAPI_SCHEMA))
+        return copy
     schema: JSON = json.loads(_schema_text(schema_name))
     return schema
 
@@ -188,7 +189,8 @@ def read_org(client: KustomerClient) -> OrgDefinitions:
     for resource in [*METADATA_RESOURCES, *(f"kobject.{k}" for k in org.klasses)]:
         what = f"custom attributes of {resource}"
         path = f"/v1/metadata/{resource}"
-        document = reads.read(what, metadata_role, client.get, path, if_404={})
+        empty: JSON = {}
+        document = reads.read(what, metadata_role, client.get, path, if_404=empty)
         if document is None:
             missing.append(resource)
         else:

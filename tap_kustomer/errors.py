@@ -52,5 +52,9 @@ class RateLimitedError(RetryableError):
     headers: Any = None  # the response's headers: they name the budget and its reset
 
 
+class RateLimitWaitExceeded(TapKustomerError):
+    """429s kept one budget closed for longer than max_rate_limit_wait."""
+
+
 class PagingError(TapKustomerError):
     """The API's answers do not allow exact paging (out of order, endless links, …)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -44,10 +44,6 @@ ARCHIVE_OVERLAP = timedelta(days=2)
 METADATA_RESOURCES = ("customer", "conversation", "message", "company")
 
 
-def _nothing() -> None:
-    return None
-
-
 def search_roles(obj: str) -> str:
     """The roles a search stream needs: its object's read role and the search role."""
     return f"org.permission.{obj}.read (legacy org.user.{obj}.read) and {SEARCH_ROLE}"
@@ -61,6 +57,35 @@ def read_role(obj: str, legacy: str) -> str:
 def archive_end(signpost: str) -> str:
     """The newest updatedAt the archive part of a search stream reads."""
     return format_ts(datetime.fromisoformat(signpost) - SEARCH_HORIZON + ARCHIVE_OVERLAP)
+
+
+@dataclass
+class Shaper:
+    """A raw resource → the record this run emits (None: it cannot be shaped, and is skipped
+    with a WARNING naming its id); finish() logs what the Coercer changed, once per field."""
+
+    stream: Stream
+    record_format: str
+    deselected: Collection[str]
+    coerce: Coercer | None  # transform.Coercer: values made to match the selected schema
+
+    def __call__(self, resource: JSON) -> JSON | None:
+        try:
+            record = self.stream.shape(resource, self.record_format)
+        except RecursionError:  # nested deeper than the interpreter's stack
+            LOGGER.warning(
+                "%s: skipped record %s: nested too deeply to shape",
+                self.stream.name,
+                resource.get("id") if isinstance(resource, dict) else None,
+            )
+            return None
+        if self.deselected:
+            drop_fields(record, self.deselected)
+        return self.coerce(record) if self.coerce is not None else record
+
+    def finish(self) -> None:
+        if self.coerce is not None:
+            self.coerce.finish()
 
 
 class Stream:
@@ -97,30 +122,12 @@ class Stream:
 
     def shaper(
         self, record_format: str, deselected: Collection[str], schema: JSON | None = None
-    ) -> Callable[[JSON], JSON | None]:
-        """The function that turns each raw resource into the record this run emits (None: the
-        record cannot be shaped, and is skipped with a WARNING naming its id). With `schema`
-        (the stream's selected schema) each record's top-level values are made to match it
-        (transform.Coercer); the function's finish() logs what was changed, once per field."""
-        coerce = Coercer(self.name, schema) if schema else None
-
-        def shape(resource: JSON) -> JSON | None:
-            try:
-                record = self.shape(resource, record_format)
-            except RecursionError:  # nested deeper than the interpreter's stack
-                LOGGER.warning(
-                    "%s: skipped record %s: nested too deeply to shape",
-                    self.name,
-                    resource.get("id") if isinstance(resource, dict) else None,
-                )
-                return None
-            if deselected:
-                drop_fields(record, deselected)
-            return coerce(record) if coerce is not None else record
-
-        finish = coerce.finish if coerce is not None else _nothing
-        shape.finish = finish  # type: ignore[attr-defined]
-        return shape
+    ) -> Shaper:
+        """What turns each raw resource into the record this run emits. With `schema` (the
+        stream's selected schema) each record's top-level values are made to match it."""
+        return Shaper(
+            self, record_format, deselected, Coercer(self.name, schema) if schema else None
+        )
 
     def shape(self, resource: JSON, record_format: str = "denested") -> JSON:
         """A raw JSON:API resource as the record this stream emits."""

@@ -58,7 +58,9 @@ class SingerWriter:
     def _flush(self) -> None:
         (self._buffer or self._out).flush()
 
-    def schema(self, stream: str, schema: JSON, key_properties: list[str], bookmark: list[str]):
+    def schema(
+        self, stream: str, schema: JSON, key_properties: list[str], bookmark: list[str]
+    ) -> None:
         """SCHEMA: always before the stream's first RECORD."""
         message = {
             "type": "SCHEMA",
@@ -154,13 +156,13 @@ def select_streams(catalog: JSON, record_format: str = "denested") -> list[Selec
             raise ConfigError("catalog 'streams' must hold objects")
         name = entry.get("tap_stream_id") or entry.get("stream")
         metadata = _metadata_map(entry, name)
-        schema = entry.get("schema") if isinstance(entry.get("schema"), dict) else {}
+        schema: JSON = entry["schema"] if isinstance(entry.get("schema"), dict) else {}
         if not (metadata.get((), {}).get("selected") or schema.get("selected")):
             continue
         stream = _stream_class(name, metadata.get((), {}))
         if record_format == "jsonapi" or not schema:
             schema = load_schema(stream.schema_file(), record_format)
-        chosen[name] = _selection(stream, schema, metadata)
+        chosen[str(name)] = _selection(stream, schema, metadata)
     fixed = [chosen.pop(name) for name in STREAMS if name in chosen]
     return fixed + [chosen[name] for name in sorted(chosen)]  # then the klass streams
 
@@ -202,7 +204,9 @@ def _metadata_map(entry: JSON, name: Any) -> dict[tuple[str, ...], JSON]:
     return mapped
 
 
-def _selection(stream: type[Stream], schema: JSON, metadata: dict[tuple[str, ...], JSON]):
+def _selection(
+    stream: type[Stream], schema: JSON, metadata: dict[tuple[str, ...], JSON]
+) -> Selection:
     properties = schema.get("properties", {})
     deselected = set()
     for breadcrumb, meta in metadata.items():
@@ -373,8 +377,8 @@ def sync_stream(
     elif newest and stream.searched and (lookback := timedelta(seconds=settings.lookback_seconds)):
         # Search may index an update after later ones: read again what the last run may have
         # passed before it was searchable. The bookmark itself never moves back.
-        bookmark = datetime.fromisoformat(newest)
-        looked_back = bookmark - min(bookmark - datetime.min.replace(tzinfo=UTC), lookback)
+        moment = datetime.fromisoformat(newest)
+        looked_back = moment - min(moment - datetime.min.replace(tzinfo=UTC), lookback)
         start = max(format_ts(looked_back), settings.start_date)
     writer.state(state, currently_syncing=name)  # a run failing before its first page resumes here
     writer.schema(name, selection.schema, list(stream.key_properties), [key] if key else [])

@@ -213,7 +213,7 @@ CASES = [
     Case(
         "config timeout Infinity",
         2,
-        "'request_timeout' must be a number of seconds above 0 and at most 3600",
+        "'request_timeout' inf must be a number above 0 and at most 3600",
         config='{"api_token": "t", "request_timeout": Infinity}',
     ),
     Case("config timeout 1e308", 2, "at most 3600", config={**GOOD, "request_timeout": 1e308}),
@@ -478,6 +478,15 @@ CASES = [
         ),
     ),
     Case(
+        "server refusing every search past max_rate_limit_wait",
+        1,
+        "on the search budget: the tap waited 0 s without one getting through, and the next "
+        "wait (60 s) would pass max_rate_limit_wait (30 s)",
+        config={**GOOD, "max_rate_limit_wait": 30},
+        catalog=CUSTOMERS_ONLY,
+        server=lambda r: search_then(r, {}, status=429, headers={"Retry-After": "60"}),
+    ),
+    Case(
         "server 429 with a reset of 1e12",
         0,
         "ignoring Kustomer's x-ratelimit-reset header",
@@ -578,7 +587,3 @@ def test_bad_input(case: Case, tmp_path, capsys, server, monkeypatch):
         for stream, given in ((case.state or {}).get("bookmarks") or {}).items():
             given = given if isinstance(given, str) else given["updated_at"]
             assert value["bookmarks"][stream]["updated_at"] >= given[:23]
-
-
-def test_the_table_is_large_enough():
-    assert len(CASES) >= 60

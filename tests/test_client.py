@@ -8,11 +8,12 @@ import pytest
 import requests
 import responses
 
-from tap_kustomer.client import KustomerClient, RetryPolicy
+from tap_kustomer.client import BACKOFF_SCALE_VARIABLE, KustomerClient, RetryPolicy
 from tap_kustomer.errors import (
     AuthError,
     BadRequestError,
     ForbiddenError,
+    RateLimitWaitExceeded,
     RetryableError,
 )
 from tests.conftest import TOKEN
@@ -127,12 +128,52 @@ def test_429_waits_do_not_use_up_error_retries(rsps, settings, clock):
     assert client.get("/v1/users") == OK
 
 
-def test_a_long_run_of_429s_is_waited_out_not_failed(rsps, client, clock):
-    for _ in range(40):  # another integration hogs the org budget for 40 windows
+def test_a_long_run_of_429s_is_waited_out_up_to_max_rate_limit_wait(rsps, client, clock):
+    for _ in range(30):  # another integration hogs the org budget for 30 windows: 1800 s
         rsps.get(URL, status=429, headers={"x-ratelimit-reset": "60"})
     rsps.get(URL, json=OK)
     assert client.get("/v1/users") == OK
-    assert len(clock.sleeps) == 40 and all(s == pytest.approx(60.0) for s in clock.sleeps)
+    assert len(clock.sleeps) == 30 and all(s == pytest.approx(60.0) for s in clock.sleeps)
+
+
+def test_429s_past_max_rate_limit_wait_stop_the_request(rsps, client, clock):
+    rsps.get(URL, status=429, headers={"x-ratelimit-reset": "60"})  # repeated: refused for good
+    with pytest.raises(RateLimitWaitExceeded) as info:
+        client.get("/v1/users")
+    assert sum(clock.sleeps) == pytest.approx(1800.0)  # the default max_rate_limit_wait
+    assert "on the org budget: the tap waited 1800 s" in str(info.value)
+    assert "max_rate_limit_wait (1800 s)" in str(info.value)
+
+
+def test_a_request_let_through_starts_the_429_tally_again(rsps, client, clock):
+    for _ in range(3):
+        for _ in range(20):  # 1200 s refused, then one answer: never 1800 s in a row
+            rsps.get(URL, status=429, headers={"x-ratelimit-reset": "60"})
+        rsps.get(URL, json=OK)
+    for _ in range(3):
+        assert client.get("/v1/users") == OK
+    assert sum(clock.sleeps) == pytest.approx(3600.0)
+
+
+def test_the_test_only_backoff_scale_shrinks_every_retry_delay(rsps, settings, clock, monkeypatch):
+    monkeypatch.setenv(BACKOFF_SCALE_VARIABLE, "0.01")
+    client = KustomerClient(
+        settings, sleep=clock.sleep, clock=clock.time, policy=RetryPolicy(max_tries=4)
+    )
+    rsps.get(URL, status=503)
+    with pytest.raises(RetryableError):
+        client.get("/v1/users")
+    assert clock.sleeps == pytest.approx([0.01, 0.02, 0.04])
+
+
+def test_backoff_delays_double_up_to_max_backoff(rsps, settings, clock):
+    client = KustomerClient(
+        settings, sleep=clock.sleep, clock=clock.time, policy=RetryPolicy(max_tries=9)
+    )
+    rsps.get(URL, status=503)
+    with pytest.raises(RetryableError):
+        client.get("/v1/users")
+    assert clock.sleeps == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
 
 
 def test_spent_budget_on_a_success_waits_before_the_next_request(rsps, client, clock):
