@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-
 from kustomer_sandbox import Sandbox
 from kustomer_sandbox.cli import build_parser
 

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-
 from kustomer_sandbox import Sandbox, main
 from kustomer_sandbox.data import CUSTOM_ATTRS
 
