@@ -5,7 +5,8 @@ filtered on the server; a start older than search's two-year horizon is first re
 archive search. List streams read `GET /v1/<path>` page by page; the lists cannot filter, so
 records older than the bookmark are dropped here, and the bookmark advances only once the
 whole list has been read (the lists are not ordered by updatedAt). Full-table streams re-read
-small lists whole on every run.
+small lists whole on every run. Each stream's `bookmark` (bookmarks.py) is the rule for where
+a run starts and when its state advances.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from tap_kustomer import bookmarks
+from tap_kustomer.bookmarks import BookmarkRule
 from tap_kustomer.client import JSON, KustomerClient
 from tap_kustomer.config import Settings
 from tap_kustomer.errors import NotFoundError
@@ -94,6 +97,8 @@ class Stream:
     name: ClassVar[str]
     schema_name: ClassVar[str | None] = None  # the schema file, when not the stream's name
     key_properties: ClassVar[tuple[str, ...]] = ("id",)
+    bookmark: ClassVar[BookmarkRule] = bookmarks.LIST  # the one declaration of its bookmark
+    # Derived from `bookmark` (for the catalog): set by __init_subclass__.
     replication_method: ClassVar[str] = "INCREMENTAL"
     replication_key: ClassVar[str | None] = "updated_at"
     selected_by_default: ClassVar[bool] = True
@@ -101,9 +106,11 @@ class Stream:
     max_page_size: ClassVar[int] = 100
     roles: ClassVar[str]  # the role a key needs, for the 403 message
     fixups: ClassVar[tuple[Callable[[JSON], JSON], ...]] = ()
-    # Read through search, whose index shows an update late: an incremental read starts
-    # lookback_seconds before the bookmark (sync_stream), so a late update is still read.
-    searched: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.replication_key = cls.bookmark.key
+        cls.replication_method = "INCREMENTAL" if cls.bookmark.key else "FULL_TABLE"
 
     @classmethod
     def schema_file(cls) -> str:
@@ -145,7 +152,7 @@ class SearchStream(Stream):
     query_context: ClassVar[str]
     object_prefix: ClassVar[str | None] = None  # search attribute prefix, if not the context
     in_archive_search: ClassVar[bool] = True  # archive search serves this context
-    searched = True
+    bookmark = bookmarks.SEARCH
     default_page_size = 500
     max_page_size = 500
 
@@ -221,8 +228,7 @@ class ListStream(Stream):
 class FullTableStream(Stream):
     """A small GET list read whole on every run (no bookmark)."""
 
-    replication_method = "FULL_TABLE"
-    replication_key = None
+    bookmark = bookmarks.FULL_TABLE
     path: ClassVar[str]
     queries: ClassVar[tuple[dict[str, Any], ...]] = ({},)  # one list read per parameter set
     member: ClassVar[str] = "data"
@@ -341,7 +347,7 @@ class AuditLogs(ListStream):
 
     name = "audit_logs"
     path = "/v1/audit-logs"
-    replication_key = "created_at"
+    bookmark = bookmarks.AUDIT_LOG
     stamp_attribute = "createdAt"
     default_page_size = 1000
     fixups = (wrap_strings("id", "org"),)  # the org attribute (an id) or the relationship
@@ -366,9 +372,8 @@ class ConversationEvents(Stream):
     """
 
     name = "conversation_events"
-    replication_key = "created_at"
+    bookmark = bookmarks.EVENTS
     selected_by_default = False
-    searched = True  # its conversations are
     roles = f"{read_role('event', 'org.user.event.read')} and {search_roles('conversation')}"
 
     def pages(
@@ -448,8 +453,7 @@ class CustomAttributeMetadata(Stream):
     every klass, from GET /v1/metadata/{resource}."""
 
     name = "custom_attribute_metadata"
-    replication_method = "FULL_TABLE"
-    replication_key = None
+    bookmark = bookmarks.FULL_TABLE
     roles = (
         f"{read_role('metadata', 'org.user.metadata.read')} and "
         f"{read_role('klass', 'org.user.klass.read')}"

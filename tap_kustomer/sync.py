@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -369,17 +369,14 @@ def sync_stream(
     """Emit one stream: SCHEMA, then per page its RECORDs and a STATE. Returns the count."""
     stream = selection.stream()
     name = stream.name
-    key = stream.replication_key  # None: a full table, read whole every time
-    newest = (state["bookmarks"].get(name, {}).get(key) or "") if key else ""  # only forward
-    start = newest or settings.start_date
-    if start > signpost:
-        LOGGER.warning("%s: bookmark %s is in the future; nothing to read", name, start)
-    elif newest and stream.searched and (lookback := timedelta(seconds=settings.lookback_seconds)):
-        # Search may index an update after later ones: read again what the last run may have
-        # passed before it was searchable. The bookmark itself never moves back.
-        moment = datetime.fromisoformat(newest)
-        looked_back = moment - min(moment - datetime.min.replace(tzinfo=UTC), lookback)
-        start = max(format_ts(looked_back), settings.start_date)
+    rule = stream.bookmark  # where the run starts, and when its bookmark advances
+    key = rule.key  # None: a full table, read whole every time
+    newest = (state["bookmarks"].get(name, {}).get(key) or "") if key else ""
+    if newest > signpost:
+        LOGGER.warning("%s: bookmark %s is in the future; nothing to read", name, newest)
+        start = newest
+    else:
+        start = rule.start(newest, settings.start_date, settings.lookback_seconds)
     writer.state(state, currently_syncing=name)  # a run failing before its first page resumes here
     writer.schema(name, selection.schema, list(stream.key_properties), [key] if key else [])
     if key:
@@ -401,8 +398,8 @@ def sync_stream(
                     1 for r in page.records if (attribute_ts(r, "updatedAt") or "") < relisted_below
                 )
             bookmark = None
-            if key and page.bookmark and page.bookmark > newest:
-                newest = min(page.bookmark, signpost)
+            if key and (advanced := rule.advance(newest, page.bookmark, signpost)):
+                newest = advanced
                 bookmark = (name, key, newest)
             writer.page(lines, state, bookmark)
             progress.page(len(page.records), page.total)

@@ -1,0 +1,52 @@
+"""The bookmark rule: where a stream's run starts, and when its bookmark may advance.
+
+Each stream declares one rule (streams.py); sync.py asks it. The pagers only report how far
+they have read: a Page's `bookmark` is an updatedAt (or createdAt) before which every record
+has been yielded, given only once that is true (a list: when the whole list was read and held
+still; search: when every record up to it is written, tie blocks included). The rule turns
+that into state: forward only, and never past the run's start (the signpost), so a record
+stamped by a clock running ahead is read again, not skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tap_kustomer.timeutil import format_ts
+
+
+@dataclass(frozen=True)
+class BookmarkRule:
+    """One kind of stream's bookmark: its state key (None: a full table, no bookmark) and
+    whether a run reads again the `lookback_seconds` before it (search shows an update late,
+    so a record updated just before the bookmark may not have been searchable last run)."""
+
+    key: str | None
+    looks_back: bool = False
+
+    def start(self, saved: str, start_date: str, lookback_seconds: float) -> str:
+        """Where this run reads from: the saved bookmark (less the look-back), or start_date
+        on a first run. Never before start_date; the saved bookmark itself never moves back."""
+        if not saved:
+            return start_date
+        if not (self.looks_back and lookback_seconds):
+            return saved
+        moment = datetime.fromisoformat(saved)
+        # Not before datetime.min: a bookmark in year 1 with a long look-back would overflow.
+        back = min(moment - datetime.min.replace(tzinfo=UTC), timedelta(seconds=lookback_seconds))
+        return max(format_ts(moment - back), start_date)
+
+    def advance(self, saved: str, read_through: str | None, signpost: str) -> str | None:
+        """The bookmark after a page the pager has read `read_through`, or None: unchanged."""
+        if self.key is None or not read_through or read_through <= saved:
+            return None
+        return min(read_through, signpost)
+
+
+SEARCH = BookmarkRule("updated_at", looks_back=True)
+LIST = BookmarkRule("updated_at")  # the lists' order is not updatedAt: no look-back helps
+AUDIT_LOG = BookmarkRule("created_at")  # entries never change; the server filters createdAt
+# Events are immutable and each one updates its conversation, which is read through search.
+EVENTS = BookmarkRule("created_at", looks_back=True)
+FULL_TABLE = BookmarkRule(None)
