@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -310,16 +310,23 @@ class KustomerClient:
             error.headers = response.headers
             raise error
         self.budget.observe(response.headers, search)
+        if status >= 400:
+            self._raise_error(method, url, status, content, sent)
+        return content
+
+    def _raise_error(
+        self, method: str, url: str, status: int, content: bytes, sent: tuple[Any, ...]
+    ) -> NoReturn:
+        """The exception for an error answer: a 5xx is retryable; others carry Kustomer's
+        detail when it cannot be record content (`sent`: the request's url, params, body)."""
         if status in RETRY_STATUSES:
             raise RetryableError(f"HTTP {status}", status)
-        if status >= 400:
-            exc_type, template = ERRORS.get(status, (KustomerAPIError, "HTTP {status}"))
-            detail, full = _error_detail(content, _request_values(*sent))
-            if full:
-                LOGGER.debug("%s %s: HTTP %d, Kustomer said: %s", method, _shown(url), status, full)
-            message = template.format(base_url=self.base_url, status=status)
-            raise exc_type(f"{message}: {detail}" if detail else message, status, detail)
-        return content
+        exc_type, template = ERRORS.get(status, (KustomerAPIError, "HTTP {status}"))
+        detail, full = _error_detail(content, _request_values(*sent))
+        if full:
+            LOGGER.debug("%s %s: HTTP %d, Kustomer said: %s", method, _shown(url), status, full)
+        message = template.format(base_url=self.base_url, status=status)
+        raise exc_type(f"{message}: {detail}" if detail else message, status, detail)
 
     def _redirect(self, method: str, url: str, status: int, location: str | None) -> str:
         """The next hop of a redirect, if it stays on the configured origin; else an error

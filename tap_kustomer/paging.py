@@ -405,17 +405,7 @@ class SearchPager:
         todo = iter(numbers)
         try:
             while True:
-                while len(pending) < self.ahead:
-                    extra = bool(pending)
-                    if extra and not self.client.read_ahead.acquire(blocking=False):
-                        break
-                    number = next(todo, None)
-                    if number is None:
-                        if extra:
-                            self.client.read_ahead.release()
-                        break
-                    future = self.client.submit(self._search, criteria, number, False)
-                    pending.append((future, extra, number))
+                self._request_ahead(criteria, todo, pending)
                 if not pending:
                     return
                 future, extra, number = pending.popleft()
@@ -424,19 +414,43 @@ class SearchPager:
                 finally:
                     if extra:
                         self.client.read_ahead.release()
-                try:
-                    response = self.client.parse(content)
-                    check_complete(response)
-                except RetryableError as exc:  # garbled or partial: ask again, with retries
-                    LOGGER.warning("%s search: page %d: %s; asking again", self._name, number, exc)
-                    self.client.count_retry()
-                    response = self._search(criteria, number)
-                yield response
+                yield self._complete(content, criteria, number)
         finally:
             for future, extra, _ in pending:
                 future.cancel()
                 if extra:
                     self.client.read_ahead.release()
+
+    def _request_ahead(
+        self,
+        criteria: list[JSON],
+        todo: Iterator[int],
+        pending: deque[tuple[Future[bytes], bool, int]],
+    ) -> None:
+        """Request the next page numbers until `ahead` are pending; each beyond the first
+        takes one of the client's read-ahead allowances, and none is requested without one."""
+        while len(pending) < self.ahead:
+            extra = bool(pending)
+            if extra and not self.client.read_ahead.acquire(blocking=False):
+                return
+            number = next(todo, None)
+            if number is None:
+                if extra:
+                    self.client.read_ahead.release()
+                return
+            future = self.client.submit(self._search, criteria, number, False)
+            pending.append((future, extra, number))
+
+    def _complete(self, content: bytes, criteria: list[JSON], number: int) -> JSON:
+        """A fetched answer, parsed; a garbled or partial one is asked for again (retried)."""
+        try:
+            response = self.client.parse(content)
+            check_complete(response)
+        except RetryableError as exc:
+            LOGGER.warning("%s search: page %d: %s; asking again", self._name, number, exc)
+            self.client.count_retry()
+            response = self._search(criteria, number)
+        return response
 
     def _out_of_order(self) -> PagingError:
         return PagingError(
@@ -623,14 +637,7 @@ class ListPager:
             records = with_ids(data, f"GET {self.path}")
             fresh = [r for r in records if r["id"] not in seen]
             seen.update(r["id"] for r in fresh)
-            if self.member == "data":
-                new = [r for r in fresh if r["id"] not in self._yielded]
-                self._yielded.update(r["id"] for r in new)
-            else:
-                members = response.get(self.member) or []
-                members = with_ids(members if isinstance(members, list) else [], self.path)
-                new = [r for r in members if r["id"] not in self._members]
-                self._members.update(r["id"] for r in new)
+            new = self._not_yielded(fresh, response)
             if new or first:
                 yield new
             links = response.get("links")
@@ -654,6 +661,18 @@ class ListPager:
                 params = self._params(page)  # no links: ask for the next number
             else:
                 return page
+
+    def _not_yielded(self, fresh: list[JSON], response: JSON) -> list[JSON]:
+        """What of this page no earlier read has yielded: its records, or its `member` list."""
+        if self.member == "data":
+            new = [r for r in fresh if r["id"] not in self._yielded]
+            self._yielded.update(r["id"] for r in new)
+            return new
+        members = response.get(self.member) or []
+        members = with_ids(members if isinstance(members, list) else [], self.path)
+        new = [r for r in members if r["id"] not in self._members]
+        self._members.update(r["id"] for r in new)
+        return new
 
 
 def _pinned(attr: str, value: str) -> list[JSON]:

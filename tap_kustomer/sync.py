@@ -249,8 +249,26 @@ def read_state(raw: Any) -> JSON:
     """Validate state, reading tap-kustomer 1.x's bare-string bookmarks too, and unwrapping a
     Singer STATE message ({"type": "STATE", "value": …}: what `tail -n 1` of a run keeps) and
     Meltano's {"singer_state": …} (what `meltano state get` prints)."""
-    if raw is None:
-        raw = {}
+    raw = _unwrapped({} if raw is None else raw)
+    unknown = sorted(str(k) for k in raw if k not in ("bookmarks", "currently_syncing"))
+    if unknown and "bookmarks" not in raw:
+        raise ConfigError(
+            f"state is not a tap state: it has {', '.join(unknown)} but no 'bookmarks' (expected "
+            '{"bookmarks": {...}}, a STATE line, or Meltano\'s {"singer_state": ...})'
+        )
+    bookmarks = raw.get("bookmarks")
+    bookmarks = {} if bookmarks is None else bookmarks
+    if not isinstance(bookmarks, dict):
+        raise ConfigError("state 'bookmarks' must be an object")
+    currently = raw.get("currently_syncing")
+    if currently is not None and not isinstance(currently, str):
+        raise ConfigError("state 'currently_syncing' must be a stream name or null")
+    normalized = {stream: _bookmark(stream, value) for stream, value in bookmarks.items()}
+    return {"bookmarks": normalized, "currently_syncing": currently}
+
+
+def _unwrapped(raw: Any) -> JSON:
+    """The state object itself, out of a Singer STATE message or Meltano's wrapper."""
     if not isinstance(raw, dict):
         raise ConfigError("state must be a JSON object")
     if raw.get("type") == "STATE" and "value" in raw:
@@ -263,35 +281,24 @@ def read_state(raw: Any) -> JSON:
         raw = raw["singer_state"]
         if not isinstance(raw, dict):
             raise ConfigError("state: Meltano's 'singer_state' must be a JSON object")
-    unknown = sorted(str(k) for k in raw if k not in ("bookmarks", "currently_syncing"))
-    if unknown and "bookmarks" not in raw:
-        raise ConfigError(
-            f"state is not a tap state: it has {', '.join(unknown)} but no 'bookmarks' (expected "
-            '{"bookmarks": {...}}, a STATE line, or Meltano\'s {"singer_state": ...})'
-        )
-    bookmarks = raw.get("bookmarks")
-    bookmarks = {} if bookmarks is None else bookmarks
-    if not isinstance(bookmarks, dict):
-        raise ConfigError("state 'bookmarks' must be an object")
-    normalized: dict[str, JSON] = {}
-    for stream, value in bookmarks.items():
-        bookmark = {"updated_at": value} if isinstance(value, str) else value
-        if not isinstance(bookmark, dict):
-            raise ConfigError(f"state bookmark for {stream!r} must be an object or a date-time")
-        bookmark = dict(bookmark)
-        for key in BOOKMARK_KEYS:
-            if bookmark.get(key) is not None:
-                stamp = canonical_ts(bookmark[key])
-                if stamp is None:
-                    raise ConfigError(
-                        f"state bookmark for {stream!r} is not a date-time: {bookmark[key]!r}"
-                    )
-                bookmark[key] = stamp
-        normalized[stream] = bookmark
-    currently = raw.get("currently_syncing")
-    if currently is not None and not isinstance(currently, str):
-        raise ConfigError("state 'currently_syncing' must be a stream name or null")
-    return {"bookmarks": normalized, "currently_syncing": currently}
+    return raw
+
+
+def _bookmark(stream: str, value: Any) -> JSON:
+    """One stream's bookmark, its date-times canonical (1.x wrote a bare string)."""
+    bookmark = {"updated_at": value} if isinstance(value, str) else value
+    if not isinstance(bookmark, dict):
+        raise ConfigError(f"state bookmark for {stream!r} must be an object or a date-time")
+    bookmark = dict(bookmark)
+    for key in BOOKMARK_KEYS:
+        if bookmark.get(key) is not None:
+            stamp = canonical_ts(bookmark[key])
+            if stamp is None:
+                raise ConfigError(
+                    f"state bookmark for {stream!r} is not a date-time: {bookmark[key]!r}"
+                )
+            bookmark[key] = stamp
+    return bookmark
 
 
 class Stopped(Exception):
@@ -308,13 +315,7 @@ def sync(
 ) -> None:
     """Sync the selected streams, up to max_workers at once, the interrupted one first."""
     signpost = format_ts(now or datetime.now(UTC))
-    order = list(selections)
-    names = [s.stream.name for s in order]
-    interrupted = state.get("currently_syncing")
-    if interrupted in names:
-        at = names.index(interrupted)
-        order = order[at:] + order[:at]
-        LOGGER.info("resuming with %s, which the previous run did not finish", interrupted)
+    order = _resume_order(selections, state.get("currently_syncing"))
     refused: list[ForbiddenError] = []
     summary: list[tuple[StreamProgress, float]] = []
     stop = threading.Event()
@@ -354,6 +355,16 @@ def sync(
         raise ForbiddenError(
             "the API key cannot read any selected stream; give it the roles named above", 403
         )
+
+
+def _resume_order(selections: list[Selection], interrupted: Any) -> list[Selection]:
+    """The streams in catalog order, starting with the one the previous run did not finish."""
+    names = [s.stream.name for s in selections]
+    if interrupted not in names:
+        return list(selections)
+    LOGGER.info("resuming with %s, which the previous run did not finish", interrupted)
+    at = names.index(interrupted)
+    return selections[at:] + selections[:at]
 
 
 def sync_stream(
