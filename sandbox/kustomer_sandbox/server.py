@@ -1,5 +1,6 @@
-"""HTTP layer of the sandbox: routing, auth/roles, paging, search, rate limits, faults and the
-``/__sandbox/*`` control endpoints."""
+"""HTTP layer of the sandbox: options, the app (data, indexes, search, limits, faults, stats),
+the ``/v1`` entry point (auth, budgets, faults; endpoints are in :mod:`.routes`), the
+``/__sandbox/*`` control endpoints and the socket server."""
 
 from __future__ import annotations
 
@@ -11,16 +12,29 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from email.message import Message
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from .control import Faults, RateLimiter, Stats
-from .data import ALL_STREAMS, ORG_ID, SEARCH_STREAMS, Dataset, Rec
+from .data import ALL_STREAMS, SEARCH_STREAMS, Dataset, Rec
+from .gen.base import Doc
 from .index import Indexes
-from .search import SearchEngine, SearchError
-from .util import DAY_MS, dumps, fmt_ms, parse_now, parse_timestamp, wall_ms
+from .responses import (
+    STATUS_TEXT,
+    HTTPError,
+    Response,
+    jsonapi_error,
+    not_found,
+    simple_error,
+)
+from .roles import ALL_ROLES, RESTRICTED_ROLES, ROLES
+from .routes import Match, Request, route
+from .search import SearchEngine
+from .util import DAY_MS, dumps, fmt_ms, parse_now, wall_ms
 
 
 # --------------------------------------------------------------------------- options
@@ -58,122 +72,6 @@ class Options:
     @classmethod
     def names(cls):
         return [f.name for f in fields(cls)]
-
-
-# --------------------------------------------------------------------------- roles
-def _roles(obj: str, *extra: str) -> tuple[str, ...]:
-    return (f"org.permission.{obj}.read", f"org.user.{obj}.read", *extra)
-
-
-ROLES = {
-    "search": (
-        "org.permission.search.create",
-        "org.permission.search.update",
-        "org.permission.search_global.create",
-        "org.permission.search_preview.create",
-        "org.user.search.read",
-        "org.admin.search.read",
-    ),
-    "customer": _roles("customer"),
-    "conversation": _roles("conversation"),
-    "message": _roles("message"),
-    "note": _roles("note"),
-    "company": _roles("company"),
-    "klass": _roles("klass", "org.admin.klass.read"),
-    "kobject": _roles("kobject", "org.permission.kobject.kobject_*.read"),
-    "metadata": _roles("metadata", "org.admin.metadata.read"),
-    "event": _roles("event"),
-    "attachment": _roles("attachment"),
-    "brand": _roles("brand", "org.admin.brand.read"),
-    "schedule": _roles("schedule", "org.admin.schedule.read"),
-    "satisfaction": _roles("satisfaction"),
-    "sla": _roles("sla"),
-    "audit_logs": _roles("audit_logs"),
-    "queue": ("org.permission.queue.read", "org.permission.routing.read", "org.user.routing.read"),
-    "workflow": ("org.permission.workflow.read", "org.admin.workflow.read"),
-    "user": ("org.permission.user.read", "org.user.read", "org.admin.read", "org.user"),
-    "team": ("org.permission.team.read", "org.user.read", "org.admin.read", "org.user"),
-    "tag": ("org.permission.tag.read", "org.user.read", "org.admin.read", "org.user"),
-    "shortcut": ("org.permission.shortcut.read", "org.user.read", "org.admin.read", "org.user"),
-    "current_user": ("org.user",),
-}
-ALL_ROLES = frozenset(r for rs in ROLES.values() for r in rs)
-RESTRICTED_ROLES = (
-    ALL_ROLES - set(ROLES["conversation"]) - set(ROLES["message"]) - set(ROLES["note"])
-)
-
-CTX_ROLE = {
-    "customer": "customer",
-    "conversation": "conversation",
-    "message": "message",
-    "note": "note",
-    "company": "company",
-    "conversation_time": "conversation",
-    "work_session": "search",
-    "work_item": "search",
-}
-
-LIST_MAX = {"users": 500, "teams": 500}
-DEFAULT_LIST_MAX = 100
-
-
-# --------------------------------------------------------------------------- responses
-class Response:
-    __slots__ = ("body", "ctype", "headers", "records", "status")
-
-    def __init__(
-        self,
-        status: int,
-        body: bytes,
-        headers: dict | None = None,
-        records: int = 0,
-        ctype: str = "application/json; charset=utf-8",
-    ):
-        self.status, self.body, self.headers, self.records = status, body, headers or {}, records
-        self.ctype = ctype
-
-
-def jsonapi_error(status: int, code: str, title: str, detail: str, source=None) -> Response:
-    err = {"status": str(status), "code": code, "title": title, "detail": detail}
-    if source:
-        err["source"] = source
-    return Response(status, dumps({"errors": [err]}))
-
-
-def simple_error(status: int, code: str, message: str) -> Response:
-    """The other documented error shape: ``{errors: [{code, message, meta}]}``."""
-    return Response(status, dumps({"errors": [{"code": code, "message": message, "meta": {}}]}))
-
-
-def not_found(detail: str = "Resource not found") -> Response:
-    return jsonapi_error(404, "not_found", "Not Found", detail)
-
-
-def bad_request(detail: str, code: str = "bad_request", source=None) -> Response:
-    return jsonapi_error(400, code, "Bad Request", detail, source)
-
-
-class HTTPError(Exception):
-    def __init__(self, response: Response):
-        super().__init__(response.status)
-        self.response = response
-
-
-STATUS_TEXT = {
-    200: "OK",
-    201: "Created",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Payload Too Large",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
 
 
 # --------------------------------------------------------------------------- application
@@ -377,7 +275,7 @@ class App:
     def doc(self, rec: Rec) -> bytes:
         return self.ds.doc_bytes(rec)
 
-    def cat_doc(self, doc: dict) -> bytes:
+    def cat_doc(self, doc: Doc) -> bytes:
         key = id(doc)
         b = self.catalog_bytes.get(key)
         if b is None:
@@ -385,631 +283,21 @@ class App:
             self.catalog_bytes[key] = b
         return b
 
-    @staticmethod
-    def int_param(q: dict, name: str, default: int, minimum: int = 1) -> int:
-        raw = q.get(name)
-        if raw is None or raw == "":
-            return default
-        try:
-            v = int(raw)
-        except ValueError:
-            raise HTTPError(
-                bad_request(f"{name} must be an integer", "invalid_parameter", {"parameter": name})
-            ) from None
-        if v < minimum:
-            raise HTTPError(
-                bad_request(
-                    f"{name} must be >= {minimum}", "invalid_parameter", {"parameter": name}
-                )
-            )
-        return v
-
-    def list_page(
-        self,
-        q: dict,
-        path: str,
-        items: list,
-        to_bytes,
-        max_size: int,
-        totals: bool = False,
-        keep=("sort",),
-    ) -> Response:
-        page = self.int_param(q, "page", 1)
-        size = min(self.int_param(q, "pageSize", 100), max_size)
-        lw = self.opts.list_window
-        if lw and page * size > lw:
-            raise HTTPError(
-                bad_request(
-                    f"Result window is too large, page * pageSize must be less than or equal to: "
-                    f"[{lw}] but was [{page * size}]",
-                    "query_window_exceeded",
-                )
-            )
-        total = len(items)
-        start = (page - 1) * size
-        chunk = items[start : start + size]
-        extra = "".join(f"&{k}={quote(str(q[k]), safe='')}" for k in keep if k in q)
-
-        def link(p):
-            return f"{path}?page={p}&pageSize={size}{extra}"
-
-        last_page = max(1, math.ceil(total / size))
-        links = {
-            "self": link(page),
-            "first": link(1),
-            "prev": link(page - 1) if page > 1 else None,
-            "next": link(page + 1) if start + size < total else None,
-        }
-        meta = {"page": page, "pageSize": size}
-        if totals:
-            links["last"] = link(last_page)
-            meta["total"] = total
-            meta["totalPages"] = math.ceil(total / size)
-        body = (
-            b'{"data":['
-            + b",".join(to_bytes(x) for x in chunk)
-            + b'],"links":'
-            + dumps(links)
-            + b',"meta":'
-            + dumps(meta)
-            + b"}"
-        )
-        return Response(200, body, records=len(chunk))
-
-    def single(self, data: bytes, included: list[bytes] | None = None) -> Response:
-        body = b'{"data":' + data
-        if included is not None:
-            body += b',"included":[' + b",".join(included) + b"]"
-        return Response(200, body + b"}", records=1)
-
-    def rec_or_404(self, stream: str, rid: str, allow_deleted: bool = False) -> Rec:
-        rec = self.ds.by_id[stream].get(rid)
-        if rec is None or (rec.deleted and not allow_deleted):
-            raise HTTPError(not_found(f"{stream[:-1]} {rid} not found"))
-        return rec
-
-    # ------------------------------------------------------------------ routing
-    def route(self, method: str, parts: list[str]) -> tuple[str, str | None, object]:
-        """-> (endpoint template, role key, handler(q, body, roles, token) -> Response)."""
-        p = parts
-        n = len(p)
-        if method == "POST":
-            if p == ["customers", "search"]:
-                return "POST /v1/customers/search", "search", self.h_search(False)
-            if p == ["customers", "archive", "search"]:
-                return "POST /v1/customers/archive/search", "search", self.h_search(True)
-            return f"POST /v1/{'/'.join(p)}", None, None
-        if method != "GET":
-            return f"{method} /v1/{'/'.join(p)}", None, None
-        if n == 0:
-            return "GET /v1", None, None
-        head = p[0]
-        if p == ["auth", "tokens", "current"]:
-            return "GET /v1/auth/tokens/current", "", self.h_token
-        if p == ["users", "current"]:
-            return "GET /v1/users/current", "current_user", self.h_current_user
-        simple = {
-            "users": "user",
-            "teams": "team",
-            "tags": "tag",
-            "shortcuts": "shortcut",
-            "customers": "customer",
-            "conversations": "conversation",
-            "messages": "message",
-            "notes": "note",
-            "companies": "company",
-        }
-        if head in simple:
-            role = simple[head]
-            if n == 1:
-                return f"GET /v1/{head}", role, self.h_list(head)
-            if n == 2:
-                return f"GET /v1/{head}/{{id}}", role, self.h_get(head, p[1])
-            if head == "customers" and n >= 3:
-                sub = p[2]
-                if sub in ("conversations", "messages", "notes") and n == 3:
-                    return (
-                        f"GET /v1/customers/{{id}}/{sub}",
-                        sub[:-1],
-                        self.h_children("customers", p[1], "customer." + sub),
-                    )
-                if sub == "klasses" and n == 4:
-                    return (
-                        "GET /v1/customers/{id}/klasses/{name}",
-                        "kobject",
-                        self.h_children("customers", p[1], "customer.klass." + p[3]),
-                    )
-                if sub == "events":
-                    return "GET /v1/customers/{id}/events", "event", self.h_gone
-            if head == "conversations" and n == 3:
-                sub = p[2]
-                if sub in ("messages", "notes"):
-                    return (
-                        f"GET /v1/conversations/{{id}}/{sub}",
-                        sub[:-1],
-                        self.h_children("conversations", p[1], "conversation." + sub),
-                    )
-                if sub == "events":
-                    return "GET /v1/conversations/{id}/events", "event", self.h_events(p[1])
-                if sub == "attachments":
-                    return (
-                        "GET /v1/conversations/{id}/attachments",
-                        "attachment",
-                        self.h_attachments(p[1]),
-                    )
-            return f"GET /v1/{head}/...", None, None
-        catalog = {
-            "brands": ("brand", "brands"),
-            "schedules": ("schedule", "schedules"),
-            "workflows": ("workflow", "workflows"),
-            "satisfaction": ("satisfaction", "satisfaction"),
-        }
-        if head in catalog:
-            role, key = catalog[head]
-            if n == 1:
-                return f"GET /v1/{head}", role, self.h_catalog(key, f"/v1/{head}")
-            if n == 2:
-                return f"GET /v1/{head}/{{id}}", role, self.h_catalog_get(key, p[1])
-        if head == "routing" and n >= 2 and p[1] == "queues":
-            if n == 2:
-                return (
-                    "GET /v1/routing/queues",
-                    "queue",
-                    self.h_catalog("queues", "/v1/routing/queues"),
-                )
-            if n == 3:
-                return "GET /v1/routing/queues/{id}", "queue", self.h_catalog_get("queues", p[2])
-        if head == "klasses":
-            if n == 1:
-                return "GET /v1/klasses", "klass", self.h_klasses
-            if n == 2:
-                return "GET /v1/klasses/{name}", "klass", self.h_kobjects(p[1])
-            if n == 3:
-                return "GET /v1/klasses/{name}/{id}", "kobject", self.h_kobject(p[1], p[2])
-        if head == "slas":
-            if n == 1:
-                return "GET /v1/slas", "sla", self.h_slas(None)
-            if n == 2:
-                return "GET /v1/slas/{id}", "sla", self.h_slas(p[1])
-        if head == "metadata" and n == 2:
-            return "GET /v1/metadata/{resource}", "metadata", self.h_metadata(p[1])
-        if head == "audit-logs" and n == 1:
-            return "GET /v1/audit-logs", "audit_logs", self.h_audit
-        return f"GET /v1/{head}/...", None, None
-
-    # ------------------------------------------------------------------ handlers
-    def h_token(self, q, body, roles, token):
-        data = {
-            "type": "token",
-            "id": "5f" + "0" * 22,
-            "attributes": {
-                "name": "sandbox" if roles is ALL_ROLES else "sandbox-restricted",
-                "roles": sorted(roles),
-                "userType": "machine",
-                "org": ORG_ID,
-                "createdAt": fmt_ms(self.now_ms - 30 * DAY_MS),
-            },
-        }
-        return self.single(dumps(data))
-
-    def h_current_user(self, q, body, roles, token):
-        machine = next(r for r in self.ds.streams["users"] if r.idx % 20 == 7)
-        return self.single(self.doc(machine))
-
-    def h_list(self, stream):
-        path = f"/v1/{stream}"
-        max_size = LIST_MAX.get(stream, DEFAULT_LIST_MAX)
-
-        def handler(q, body, roles, token):
-            items = self.idx.lists[stream]
-            if stream == "tags" and q.get("deleted") in ("true", "false"):
-                want = q["deleted"] == "true"
-                items = [r for r in items if r.deleted == want]
-            if stream == "users":
-                if q.get("deleted") in ("true", "false"):
-                    want = q["deleted"] == "true"
-                    items = [r for r in items if r.deleted == want]
-                if q.get("userType"):
-                    ut = q["userType"]
-                    items = [r for r in items if (r.idx % 20 == 7) == (ut == "machine")]
-                if q.get("pending") == "true":
-                    items = []
-            if stream in ("conversations", "messages") and q.get("sort") == "desc":
-                items = items[::-1]
-            return self.list_page(
-                q,
-                path,
-                items,
-                self.doc,
-                max_size,
-                totals=stream == "customers",
-                keep=("sort", "deleted", "userType"),
-            )
-
-        return handler
-
-    def h_get(self, stream, rid):
-        def handler(q, body, roles, token):
-            if stream == "conversations" and "," in rid:
-                ids = [i for i in rid.split(",") if i]
-                recs = [self.rec_or_404(stream, i) for i in ids]
-                body_ = b'{"data":[' + b",".join(self.doc(r) for r in recs) + b"]}"
-                return Response(200, body_, records=len(recs))
-            allow = stream in ("users", "teams", "tags", "shortcuts")
-            return self.single(self.doc(self.rec_or_404(stream, rid, allow_deleted=allow)))
-
-        return handler
-
-    def h_children(self, parent_stream, pid, key):
-        def handler(q, body, roles, token):
-            self.rec_or_404(parent_stream, pid)
-            if key.startswith("customer.klass."):
-                klass = key.rsplit(".", 1)[1]
-                if klass not in {k["attributes"]["name"] for k in self.ds.catalog["klasses"]}:
-                    raise HTTPError(not_found(f"klass {klass} not found"))
-            items = [r for r in self.ds.children.get((key, pid), []) if not r.deleted]
-            return self.list_page(
-                q,
-                f"/v1/{parent_stream}/{pid}/{key.split('.', 1)[1]}".replace("klass.", "klasses/"),
-                items,
-                self.doc,
-                DEFAULT_LIST_MAX,
-            )
-
-        return handler
-
-    def h_gone(self, q, body, roles, token):
-        return not_found("This endpoint is deprecated")
-
-    def h_events(self, cid):
-        def handler(q, body, roles, token):
-            conv = self.rec_or_404("conversations", cid)
-            events = self.ds.conversation_events(conv)
-            if q.get("sort") == "desc":
-                events = events[::-1]
-            if q.get("name"):
-                events = [e for e in events if e["attributes"]["name"] == q["name"]]
-            return self.list_page(
-                q,
-                f"/v1/conversations/{cid}/events",
-                events,
-                dumps,
-                DEFAULT_LIST_MAX,
-                keep=("sort", "name"),
-            )
-
-        return handler
-
-    def h_attachments(self, cid):
-        def handler(q, body, roles, token):
-            conv = self.rec_or_404("conversations", cid)
-            g = random.Random(f"{self.opts.seed}:attachments:{conv.idx}")  # noqa: S311
-            msgs = self.ds.children.get(("conversation.messages", cid), [])
-            items = []
-            if msgs and g.random() < 0.25:
-                for k in range(g.randrange(1, 3)):
-                    m = msgs[g.randrange(len(msgs))]
-                    aid = f"{m.id[:8]}{g.getrandbits(64):016x}"
-                    ctype, ext = g.choice(
-                        (("image/png", "png"), ("application/pdf", "pdf"), ("image/jpeg", "jpg"))
-                    )
-                    items.append(
-                        {
-                            # official quirk: no top-level id, only inside links.self
-                            "type": "attachment",
-                            "attributes": {
-                                "name": f"attachment-{k + 1}.{ext}",
-                                "contentType": ctype,
-                                "contentLength": g.randrange(1_000, 2_000_000),
-                                "redacted": False,
-                            },
-                            "relationships": {"message": {"data": {"type": "message", "id": m.id}}},
-                            "links": {
-                                "self": f"/v1/attachments/{aid}",
-                                "related": f"https://files.example/{aid}?X-Amz-Expires=600",
-                            },
-                        }
-                    )
-            return self.list_page(
-                q, f"/v1/conversations/{cid}/attachments", items, dumps, DEFAULT_LIST_MAX
-            )
-
-        return handler
-
-    def h_catalog(self, key, path):
-        def handler(q, body, roles, token):
-            items = self.ds.catalog[key]
-            if key == "workflows" and q.get("enabled") in ("true", "false"):
-                want = q["enabled"] == "true"
-                items = [d for d in items if d["attributes"]["enabled"] == want]
-            return self.list_page(q, path, items, self.cat_doc, DEFAULT_LIST_MAX, keep=("enabled",))
-
-        return handler
-
-    def h_catalog_get(self, key, rid):
-        def handler(q, body, roles, token):
-            for d in self.ds.catalog[key]:
-                if d["id"] == rid or (rid == "default" and d["attributes"].get("default")):
-                    return self.single(self.cat_doc(d))
-            raise HTTPError(not_found(f"{key} {rid} not found"))
-
-        return handler
-
-    def h_klasses(self, q, body, roles, token):
-        status = q.get("status", "enabled")
-        items = self.ds.catalog["klasses"]
-        if status in ("enabled", "disabled"):
-            items = [k for k in items if k["attributes"]["status"] == status]
-        return self.list_page(
-            q, "/v1/klasses", items, self.cat_doc, DEFAULT_LIST_MAX, keep=("status",)
-        )
-
-    def _klass(self, name):
-        for k in self.ds.catalog["klasses"]:
-            if k["attributes"]["name"] == name:
-                return k
-        raise HTTPError(not_found(f"klass {name} not found"))
-
-    def h_kobjects(self, name):
-        def handler(q, body, roles, token):
-            self._klass(name)
-            items = self.idx.lists.get("klass:" + name, [])
-            if q.get("fromDate"):
-                ms = parse_timestamp(q["fromDate"])
-                if ms is None:
-                    raise HTTPError(
-                        bad_request(
-                            "fromDate must be an ISO 8601 date-time",
-                            "invalid_parameter",
-                            {"parameter": "fromDate"},
-                        )
-                    )
-                items = [r for r in items if r.updated >= ms]
-            return self.list_page(
-                q, f"/v1/klasses/{name}", items, self.doc, DEFAULT_LIST_MAX, keep=("fromDate",)
-            )
-
-        return handler
-
-    def h_kobject(self, name, rid):
-        def handler(q, body, roles, token):
-            self._klass(name)
-            rec = self.ds.by_id["kobjects"].get(rid)
-            if rec is None or rec.klass != name or rec.deleted:
-                raise HTTPError(not_found(f"kobject {rid} not found"))
-            return self.single(self.doc(rec))
-
-        return handler
-
-    def h_slas(self, sid):
-        def handler(q, body, roles, token):
-            versions = q.get("versions")
-            slas = self.ds.catalog["slas"]
-            vers = self.ds.catalog["sla_versions"]
-            if sid is not None:
-                sla = next((s for s in slas if s["id"] == sid), None)
-                if sla is None:
-                    raise HTTPError(not_found(f"sla {sid} not found"))
-                mine = [v for v in vers if v["relationships"]["sla"]["data"]["id"] == sid]
-                if versions == "all":
-                    inc = mine
-                else:
-                    cur = sla["attributes"]["currentVersion"]
-                    inc = [v for v in mine if v["attributes"]["version"] == cur]
-                return self.single(self.cat_doc(sla), [self.cat_doc(v) for v in inc])
-            resp = self.list_page(
-                q, "/v1/slas", slas, self.cat_doc, DEFAULT_LIST_MAX, keep=("versions",)
-            )
-            if versions == "all":
-                page_ids = {s["id"] for s in slas}
-                inc = [
-                    self.cat_doc(v)
-                    for v in vers
-                    if v["relationships"]["sla"]["data"]["id"] in page_ids
-                ]
-                resp.body = resp.body[:-1] + b',"included":[' + b",".join(inc) + b"]}"
-            return resp
-
-        return handler
-
-    def h_metadata(self, resource):
-        def handler(q, body, roles, token):
-            doc = self.ds.metadata_doc(resource)
-            if doc is None:
-                raise HTTPError(not_found(f"metadata for {resource} not found"))
-            return self.single(dumps(doc))
-
-        return handler
-
-    def h_audit(self, q, body, roles, token):
-        count = min(self.int_param(q, "count", 100), 1000)
-        logs = self.ds.audit_logs  # newest first
-        flt = {}
-        for key in ("start", "end", "objectType", "objectId", "userId"):
-            v = q.get(f"filter[{key}]")
-            if v:
-                flt[key] = v
-        if "start" in flt or "end" in flt:
-            lo = parse_timestamp(flt["start"]) if "start" in flt else -math.inf
-            hi = parse_timestamp(flt["end"]) if "end" in flt else math.inf
-            if lo is None or hi is None:
-                raise HTTPError(
-                    bad_request("filter[start]/filter[end] must be ISO 8601", "invalid_parameter")
-                )
-            logs = [d for d in logs if lo <= d["_created"] <= hi]
-        for key in ("objectType", "objectId", "userId"):
-            if key in flt:
-                logs = [d for d in logs if d["attributes"][key] == flt[key]]
-        total = len(logs)
-        keys = [(d["_created"], d["id"]) for d in logs]
-        before, after = q.get("before"), q.get("after")
-        by_id = {d["id"]: d for d in self.ds.audit_logs}
-        if before:
-            if before not in by_id:
-                raise HTTPError(
-                    bad_request(
-                        "unknown cursor in before", "invalid_parameter", {"parameter": "before"}
-                    )
-                )
-            k = (by_id[before]["_created"], before)
-            pos = next((i for i, x in enumerate(keys) if x < k), total)
-            pool = logs[pos:]
-            page = pool[:count]
-        elif after:
-            if after not in by_id:
-                raise HTTPError(
-                    bad_request(
-                        "unknown cursor in after", "invalid_parameter", {"parameter": "after"}
-                    )
-                )
-            k = (by_id[after]["_created"], after)
-            pos = next((i for i, x in enumerate(keys) if x <= k), total)
-            pool = logs[:pos]
-            page = pool[max(0, len(pool) - count) :]
-        else:
-            pool = logs
-            page = logs[:count]
-        params = {"count": count}
-        for key, v in flt.items():
-            params[f"filter[{key}]"] = v
-        base = "/v1/audit-logs?" + urlencode(params)
-        first_i = logs.index(page[0]) if page else 0
-        last_i = logs.index(page[-1]) if page else 0
-        links = {
-            "self": base + (f"&before={before}" if before else f"&after={after}" if after else ""),
-            "first": base,
-            "prev": f"{base}&after={page[0]['id']}" if page and first_i > 0 else None,
-            "next": f"{base}&before={page[-1]['id']}" if page and last_i < total - 1 else None,
-        }
-        meta = {"count": len(page), "total": total, "cursorCount": len(pool)}
-        data = [{k: v for k, v in d.items() if k != "_created"} for d in page]
-        body = (
-            b'{"data":'
-            + dumps(data)
-            + b',"links":'
-            + dumps(links)
-            + b',"meta":'
-            + dumps(meta)
-            + b"}"
-        )
-        return Response(200, body, records=len(page))
-
-    def h_search(self, archive: bool):
-        base = "/v1/customers/archive/search" if archive else "/v1/customers/search"
-
-        def handler(q, raw, roles, token):
-            page = self.int_param(q, "page", 1)
-            size = min(self.int_param(q, "pageSize", 100), self.opts.search_max_page_size)
-            ids_only = q.get("idsOnly") == "true"
-            try:
-                body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                return simple_error(400, "bad_request", f"Invalid JSON in request body: {exc}")
-            try:
-                query = self.engine.parse(body, archive)
-            except SearchError as exc:
-                src = {"pointer": exc.pointer} if exc.pointer else None
-                return bad_request(exc.detail, exc.code, src)
-            ctx = query.ctx
-            role_key = "kobject" if ctx.startswith("kobject") else CTX_ROLE.get(ctx, "search")
-            need = ROLES[role_key]
-            if not roles.intersection(need):
-                return simple_error(
-                    403,
-                    "forbidden",
-                    f"Forbidden: searching queryContext {ctx} requires one of {', '.join(need)}",
-                )
-            self.stats.search(("archive:" if archive else "") + ctx)
-            window = self.opts.result_window
-            if window and page * size > window:
-                return jsonapi_error(
-                    400,
-                    "query_window_exceeded",
-                    "Bad Request",
-                    f"Result window is too large, page * pageSize must be less than or equal "
-                    f"to: [{window}] but was [{page * size}]. Narrow the query (for example "
-                    f"with a {query.prefix}_updated_at range) instead of paging deeper.",
-                    {"parameter": "page"},
-                )
-            entry = self.engine.matches(query)
-            total = len(entry.keys)
-            cap = self.opts.track_total_hits
-            if cap and total > cap:
-                total = cap  # Elasticsearch counts exactly only up to track_total_hits
-            replica = self.pick_replica()
-            recs = self.engine.page(entry, query.desc, (page - 1) * size, page * size, replica)
-            recs, timed_out = self.drop_timed_out(recs)
-            if ids_only:
-                parts = [dumps({"type": self.ds.type_of(r), "id": r.id}) for r in recs]
-            elif archive:
-                parts = [self.ds.archive_bytes(r) for r in recs]
-            else:
-                parts = [self.ds.doc_bytes(r) for r in recs]
-            total_pages = math.ceil(total / size)
-            extra = "&idsOnly=true" if ids_only else ""
-
-            def link(p):
-                return f"{base}?page={p}&pageSize={size}{extra}"
-
-            links = {
-                "self": link(page),
-                "first": link(1),
-                "prev": link(page - 1) if page > 1 else None,
-                # like Kustomer: next is emitted even when it lies beyond the window
-                "next": link(page + 1) if page < total_pages else None,
-                "last": link(max(1, total_pages)),
-            }
-            meta = {
-                "pageSize": size,
-                "page": page,
-                "total": total,
-                "totalPages": total_pages,
-                "aggregations": {},
-                "timed_out": timed_out,
-            }
-            body_ = (
-                b'{"data":['
-                + b",".join(parts)
-                + b'],"meta":'
-                + dumps(meta)
-                + b',"links":'
-                + dumps(links)
-                + b"}"
-            )
-            return Response(200, body_, records=len(parts))
-
-        return handler
-
     # ------------------------------------------------------------------ /v1 entry point
-    def handle_v1(self, method: str, path: str, query: str, headers, raw: bytes):
+    def handle_v1(
+        self, method: str, path: str, query: str, headers: Message, raw: bytes
+    ) -> tuple[Response | None, str | None]:
         """-> (Response | None, fault kind | None)."""
-        parts = [p for p in path.split("/")[2:] if p]
-        q = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
-        endpoint, role_key, handler = self.route(method, parts)
-        self.stats.request(endpoint)
-        is_search = role_key == "search"
-        token = None
-        auth = headers.get("Authorization") or ""
-        if auth[:7].lower() == "bearer ":
-            token = auth[7:].strip()
+        match = route(method, [p for p in path.split("/")[2:] if p])
+        self.stats.request(match.endpoint)
+        token = bearer_token(headers)
         roles = self.tokens.get(token) if token else None
-        if roles is None:
-            resp = jsonapi_error(
-                401,
-                "unauthorized",
-                "Unauthorized",
-                "Missing or invalid API key"
-                if token
-                else "Missing Authorization: Bearer <API key> header",
-            )
-            resp.headers.update(self.limiter.peek(None, False))
-            return resp, None
+        if not token or roles is None:
+            return self._unauthorized(token), None
+        is_search = match.role == "search"
         fault, forced = self.faults.pick(path)
         if fault == "429":  # forced "429 burst": no budget spent
-            self.stats.fault("429")
-            rl = self.limiter.peek(token, is_search)
-            rl["x-ratelimit-remaining"] = "0"
-            return self._too_many(rl, int(rl["x-ratelimit-reset"]) - time.time()), None
+            return self._burst_429(token, is_search), None
         ok, rl, wait = self.limiter.spend(token, is_search)
         if not ok:
             if fault and forced:
@@ -1017,35 +305,53 @@ class App:
             return self._too_many(rl, wait), None
         if fault:
             self.stats.fault(fault)
-            if fault in ("500", "502", "503", "504"):
-                resp = self._fault_response(int(fault))
-                resp.headers.update(rl)
-                return resp, None
-            if fault == "drop":
-                return None, "drop"
+            if fault in ("500", "502", "503", "504", "drop"):
+                return self._failed(fault, rl)
             if fault == "slow":
                 time.sleep(self.faults.slow_seconds)
-        lat = self.faults.latency_ms
-        if lat > 0:
-            time.sleep(lat / 1000.0)
-        try:
-            if handler is None:
-                resp = not_found(f"No route for {method} {path}")
-            elif role_key and not roles.intersection(ROLES[role_key]):
-                need = ROLES[role_key]
-                resp = simple_error(
-                    403,
-                    "forbidden",
-                    f"Forbidden: {method} {path} requires one of {', '.join(need)}",
-                )
-            else:
-                resp = handler(q, raw, roles, token)
-        except HTTPError as exc:
-            resp = exc.response
+        if self.faults.latency_ms > 0:
+            time.sleep(self.faults.latency_ms / 1000.0)
+        resp = self._serve(match, method, path, Request(parse_query(query), raw, roles))
         resp.headers.update(rl)
         if fault and fault.startswith("truncate"):
-            mode = fault.partition(":")[2] or self.faults.truncate_mode()
-            return resp, "truncate:" + mode
+            return resp, "truncate:" + (fault.partition(":")[2] or self.faults.truncate_mode())
+        return resp, None
+
+    def _serve(self, match: Match, method: str, path: str, req: Request) -> Response:
+        if match.handler is None:
+            return not_found(f"No route for {method} {path}")
+        if match.role and not req.roles.intersection(ROLES[match.role]):
+            need = ROLES[match.role]
+            return simple_error(
+                403, "forbidden", f"Forbidden: {method} {path} requires one of {', '.join(need)}"
+            )
+        try:
+            return match.handler(self, req, *match.args)
+        except HTTPError as exc:
+            return exc.response
+
+    def _unauthorized(self, token: str | None) -> Response:
+        detail = (
+            "Missing or invalid API key"
+            if token
+            else ("Missing Authorization: Bearer <API key> header")
+        )
+        resp = jsonapi_error(401, "unauthorized", "Unauthorized", detail)
+        resp.headers.update(self.limiter.peek(None, False))
+        return resp
+
+    def _burst_429(self, token: str, is_search: bool) -> Response:
+        self.stats.fault("429")
+        rl = self.limiter.peek(token, is_search)
+        rl["x-ratelimit-remaining"] = "0"
+        return self._too_many(rl, int(rl["x-ratelimit-reset"]) - time.time())
+
+    def _failed(self, fault: str, rl: dict[str, str]) -> tuple[Response | None, str | None]:
+        """A 5xx answer, or no answer at all for "drop"."""
+        if fault == "drop":
+            return None, "drop"
+        resp = self._fault_response(int(fault))
+        resp.headers.update(rl)
         return resp, None
 
     def _too_many(self, rl: dict, wait: float) -> Response:
@@ -1081,64 +387,65 @@ class App:
         return Response(status, html, ctype="text/html")
 
     # ------------------------------------------------------------------ control endpoints
-    def handle_control(self, method: str, path: str, query: str, headers, raw: bytes):
-        auth = headers.get("Authorization") or ""
-        token = auth[7:].strip() if auth[:7].lower() == "bearer " else None
-        if token not in self.tokens:
+    def handle_control(
+        self, method: str, path: str, query: str, headers: Message, raw: bytes
+    ) -> Response:
+        if bearer_token(headers) not in self.tokens:
             return jsonapi_error(401, "unauthorized", "Unauthorized", "Missing or invalid token")
-        q = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
-        name = path[len("/__sandbox/") :].strip("/")
         try:
             body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return simple_error(400, "bad_request", f"Invalid JSON: {exc}")
         if not isinstance(body, dict):
             return simple_error(400, "bad_request", "body must be a JSON object")
+        handler = CONTROL_ROUTES.get((method, path[len("/__sandbox/") :].strip("/")))
+        if handler is None:
+            return not_found(f"No control endpoint {method} {path}")
         try:
-            if name == "truth" and method == "GET":
-                try:
-                    return Response(200, dumps(self.truth(q.get("stream") or None)))
-                except KeyError as exc:
-                    return not_found(f"unknown stream {exc.args[0]!r}")
-            if name == "update" and method == "POST":
-                return Response(
-                    200,
-                    dumps(
-                        self.update(
-                            body.get("stream", ""),
-                            body.get("count"),
-                            body.get("ids"),
-                            bool(body.get("delete", False)),
-                        )
-                    ),
-                )
-            if name == "stats" and method == "GET":
-                return Response(200, dumps(self.stats_dict()))
-            if name == "faults" and method == "GET":
-                return Response(200, dumps(self.faults.state()))
-            if name == "faults" and method == "POST":
-                return Response(200, dumps(self.faults.configure(**body)))
-            if name == "limits" and method == "GET":
-                return Response(200, dumps(self.limiter.state()))
-            if name == "limits" and method == "POST":
-                if body.pop("reset", False):
-                    self.limiter.reset()
-                self.limiter.configure(
-                    body.pop("org_limit", None),
-                    body.pop("search_limit", None),
-                    body.pop("window_seconds", None),
-                )
-                if body:
-                    raise ValueError(f"unknown limit setting(s): {sorted(body)}")
-                return Response(200, dumps(self.limiter.state()))
-            if name == "reset" and method == "POST":
-                self.reset(**body)
-                return Response(200, b'{"ok":true}')
-            if name == "config" and method == "GET":
-                return Response(200, dumps(self.config_dict()))
+            return handler(self, parse_query(query), body)
         except (TypeError, ValueError) as exc:
             return simple_error(400, "bad_request", str(exc))
-        return not_found(f"No control endpoint {method} {path}")
+
+    def _control_truth(self, q: dict[str, str], body: Doc) -> Response:
+        try:
+            return Response(200, dumps(self.truth(q.get("stream") or None)))
+        except KeyError as exc:
+            return not_found(f"unknown stream {exc.args[0]!r}")
+
+    def _control_update(self, q: dict[str, str], body: Doc) -> Response:
+        stream, count, ids = body.get("stream", ""), body.get("count"), body.get("ids")
+        return Response(200, dumps(self.update(stream, count, ids, bool(body.get("delete")))))
+
+    def _control_stats(self, q: dict[str, str], body: Doc) -> Response:
+        return Response(200, dumps(self.stats_dict()))
+
+    def _control_faults(self, q: dict[str, str], body: Doc) -> Response:
+        return Response(200, dumps(self.faults.state()))
+
+    def _control_set_faults(self, q: dict[str, str], body: Doc) -> Response:
+        return Response(200, dumps(self.faults.configure(**body)))
+
+    def _control_limits(self, q: dict[str, str], body: Doc) -> Response:
+        return Response(200, dumps(self.limiter.state()))
+
+    def _control_set_limits(self, q: dict[str, str], body: Doc) -> Response:
+        if body.pop("reset", False):
+            self.limiter.reset()
+        self.limiter.configure(
+            body.pop("org_limit", None),
+            body.pop("search_limit", None),
+            body.pop("window_seconds", None),
+        )
+        if body:
+            raise ValueError(f"unknown limit setting(s): {sorted(body)}")
+        return Response(200, dumps(self.limiter.state()))
+
+    def _control_reset(self, q: dict[str, str], body: Doc) -> Response:
+        self.reset(**body)
+        return Response(200, b'{"ok":true}')
+
+    def _control_config(self, q: dict[str, str], body: Doc) -> Response:
+        return Response(200, dumps(self.config_dict()))
 
     def reset(self, stats: bool = True, limits: bool = True, faults: bool = False):
         if stats:
@@ -1164,6 +471,31 @@ class App:
             "tie_blocks": self.ds.tie_blocks,
             "klasses": [k["attributes"]["name"] for k in self.ds.catalog["klasses"]],
         }
+
+
+ControlHandler = Callable[[App, dict[str, str], Doc], Response]
+# (method, name after /__sandbox/) -> handler
+CONTROL_ROUTES: dict[tuple[str, str], ControlHandler] = {
+    ("GET", "truth"): App._control_truth,
+    ("POST", "update"): App._control_update,
+    ("GET", "stats"): App._control_stats,
+    ("GET", "faults"): App._control_faults,
+    ("POST", "faults"): App._control_set_faults,
+    ("GET", "limits"): App._control_limits,
+    ("POST", "limits"): App._control_set_limits,
+    ("POST", "reset"): App._control_reset,
+    ("GET", "config"): App._control_config,
+}
+
+
+def bearer_token(headers: Message) -> str | None:
+    auth = headers.get("Authorization") or ""
+    return auth[7:].strip() if auth[:7].lower() == "bearer " else None
+
+
+def parse_query(query: str) -> dict[str, str]:
+    """The last value of each query parameter."""
+    return {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
 
 
 # --------------------------------------------------------------------------- HTTP plumbing
