@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any
 
-from tap_kustomer.client import KustomerClient, RetryPolicy
+from tap_kustomer.client import JSON, KustomerClient, RetryPolicy, T
 from tap_kustomer.errors import (
     AuthError,
     ForbiddenError,
@@ -38,8 +38,6 @@ from tap_kustomer.transform import snake
 
 LOGGER = logging.getLogger(__name__)
 
-JSON = dict[str, Any]
-T = TypeVar("T")
 
 # The one retry rule of discovery, with --discover and in a sync without --catalog alike: 3
 # tries a read (1 s and 2 s apart), so a wrong host or port fails in about 15 s (5 reads).
