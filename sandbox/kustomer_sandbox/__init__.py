@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import fields
+from typing import Any
 
 from .server import App, Options, Server
 
@@ -31,7 +32,7 @@ class Sandbox:
     defaults to 0 (pick a free port).
     """
 
-    def __init__(self, **options):
+    def __init__(self, **options: Any):
         known = {f.name for f in fields(Options)}
         unknown = sorted(set(options) - known)
         if unknown:
@@ -44,16 +45,15 @@ class Sandbox:
 
     # -- lifecycle
     def start(self) -> str:
-        if self.server is not None:
+        if self.server is not None and self.base_url is not None:
             return self.base_url
-        if self.app is None:
-            self.app = App(self.options)
-        mode = self.app.prewarm_mode()
-        if mode == "sync" and not self.app.warm_done.is_set():
-            self.app.prewarm(background=False)
-        self.server = Server((self.options.host, int(self.options.port)), self.app)
+        app = self._app()
+        mode = app.prewarm_mode()
+        if mode == "sync" and not app.warm_done.is_set():
+            app.prewarm(background=False)
+        self.server = Server((self.options.host, int(self.options.port)), app)
         host, port = self.server.server_address[:2]
-        self.base_url = f"http://{host}:{port}"
+        self.base_url = f"http://{host!s}:{port}"
         self._thread = threading.Thread(
             target=self.server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -61,14 +61,14 @@ class Sandbox:
             daemon=True,
         )
         self._thread.start()
-        if mode == "background" and not self.app.warm_done.is_set():
-            self.app.prewarm()
+        if mode == "background" and not app.warm_done.is_set():
+            app.prewarm()
         return self.base_url
 
     def stop(self) -> None:
         if self.server is None:
             return
-        self.app._warm_stop.set()
+        self._app().warm_stop.set()
         self.server.shutdown()
         self.server.server_close()
         self.server.close_connections()
@@ -81,7 +81,7 @@ class Sandbox:
         self.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # -- convenience
@@ -98,7 +98,7 @@ class Sandbox:
             self.app = App(self.options)
         return self.app
 
-    def truth(self, stream: str | None = None) -> dict:
+    def truth(self, stream: str | None = None) -> dict[str, Any]:
         """Same JSON as ``GET /__sandbox/truth[?stream=]``:
         ``{"streams": {name: [{"id", "updatedAt", "createdAt", "deleted", "archived"}, ...]},
         "now": ..., "horizon": ...}`` (rows in id order; kobjects also carry ``klass``)."""
@@ -108,16 +108,23 @@ class Sandbox:
         """Move ``count`` random live records of ``stream`` to the current time; their ids.
 
         With ``index_lag_seconds`` search sees each change only after its own random delay."""
-        return self._app().update(stream, count)["ids"]
+        ids: list[str] = self._app().update(stream, count)["ids"]
+        return ids
 
-    def update(self, stream: str, count: int | None = None, ids=None, delete: bool = False) -> dict:
+    def update(
+        self,
+        stream: str,
+        count: int | None = None,
+        ids: list[str] | None = None,
+        delete: bool = False,
+    ) -> dict[str, Any]:
         """Like ``POST /__sandbox/update``; ``delete=True`` soft-deletes the records."""
         return self._app().update(stream, count, ids, delete)
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         return self._app().stats_dict()
 
-    def set_faults(self, **settings) -> dict:
+    def set_faults(self, **settings: Any) -> dict[str, Any]:
         """Change fault settings at run time: ``fault_rate``, ``weights`` ({kind: weight} or
         "500:1,drop:2"), ``slow_seconds``, ``latency_ms``, ``paths`` (path prefixes),
         ``retry_after``, ``force`` (list of kinds for the next requests; kinds 500, 502, 503,
@@ -126,8 +133,12 @@ class Sandbox:
         return self._app().faults.configure(**settings)
 
     def set_limits(
-        self, org_limit=None, search_limit=None, window_seconds=None, reset: bool = True
-    ) -> dict:
+        self,
+        org_limit: int | None = None,
+        search_limit: int | None = None,
+        window_seconds: float | None = None,
+        reset: bool = True,
+    ) -> dict[str, Any]:
         app = self._app()
         app.limiter.configure(org_limit, search_limit, window_seconds)
         if reset:
@@ -137,7 +148,7 @@ class Sandbox:
     def reset(self, stats: bool = True, limits: bool = True, faults: bool = False) -> None:
         self._app().reset(stats=stats, limits=limits, faults=faults)
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         return self._app().config_dict()
 
 

@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import threading
+from types import FrameType
 
 from .control import FAULT_KINDS
 
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stop = threading.Event()
 
-    def on_signal(signum, frame):
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     signal.signal(signal.SIGINT, on_signal)

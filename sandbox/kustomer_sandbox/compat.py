@@ -18,8 +18,10 @@ Ids, timestamps, counts, ties and the ground truth do not change. Off by default
 
 from __future__ import annotations
 
+from typing import Any
 
-def compat_1x(doc: dict) -> dict:
+
+def compat_1x(doc: dict[str, Any]) -> dict[str, Any]:
     """``doc`` (a record's JSON:API resource), rewritten in place as described above."""
     _drop_null_relationships(doc.get("relationships"))
     attrs = doc.get("attributes") or {}
@@ -31,7 +33,7 @@ def compat_1x(doc: dict) -> dict:
     return doc
 
 
-def _drop_null_relationships(rels: dict | None) -> None:
+def _drop_null_relationships(rels: dict[str, Any] | None) -> None:
     if not isinstance(rels, dict):
         return
     for name in list(rels):
@@ -42,7 +44,7 @@ def _drop_null_relationships(rels: dict | None) -> None:
                 del rels[name]
 
 
-def _shortcut(rid: str, attrs: dict) -> None:
+def _shortcut(rid: str, attrs: dict[str, Any]) -> None:
     payload = attrs.get("payload")
     if isinstance(payload, dict) and isinstance(payload.get("text"), str):
         payload["text"] = draft_js(payload["text"], key=rid[-5:])
@@ -51,7 +53,7 @@ def _shortcut(rid: str, attrs: dict) -> None:
         conversation.pop("tags", None)
 
 
-def draft_js(text: str, key: str) -> dict:
+def draft_js(text: str, key: str) -> dict[str, Any]:
     """Draft.js raw content with one unstyled block holding ``text``."""
     block = {
         "key": key,

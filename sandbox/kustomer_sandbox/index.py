@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 
 from .data import Dataset, Rec
 
@@ -15,13 +16,13 @@ class View:
 
     __slots__ = ("attr", "keys", "recs")
 
-    def __init__(self, recs, attr: str):
+    def __init__(self, recs: Iterable[Rec], attr: str):
         self.attr = attr
         ordered = sorted(recs, key=lambda r: (getattr(r, attr), r.id))
         self.recs: list[Rec] = ordered
         self.keys: list[int] = [getattr(r, attr) for r in ordered]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.keys)
 
     def remove(self, rec: Rec, key: int) -> None:
@@ -47,7 +48,9 @@ class View:
         self.keys.insert(i, key)
         self.recs.insert(i, rec)
 
-    def bounds(self, lo=-INF, lo_incl=True, hi=INF, hi_incl=True) -> tuple[int, int]:
+    def bounds(
+        self, lo: float = -INF, lo_incl: bool = True, hi: float = INF, hi_incl: bool = True
+    ) -> tuple[int, int]:
         keys = self.keys
         i = bisect_left(keys, lo) if lo_incl else bisect_right(keys, lo)
         j = bisect_right(keys, hi) if hi_incl else bisect_left(keys, hi)
@@ -57,7 +60,9 @@ class View:
 class ContextIndex:
     """All views for one search ``queryContext`` (e.g. ``customer`` or ``kobject_order``)."""
 
-    def __init__(self, name: str, prefix: str, stream: str, recs: list[Rec], klass=None):
+    def __init__(
+        self, name: str, prefix: str, stream: str, recs: list[Rec], klass: str | None = None
+    ):
         self.name = name
         self.prefix = prefix
         self.stream = stream
@@ -134,7 +139,7 @@ class Indexes:
             name = k["attributes"]["name"]
             self.lists["klass:" + name] = [r for r in self.lists["kobjects"] if r.klass == name]
 
-    def contexts_of(self, rec: Rec):
+    def contexts_of(self, rec: Rec) -> list[ContextIndex]:
         return [c for c in self.contexts.values() if c.contains(rec)]
 
     # All mutations happen with ``ds.lock`` held by the caller.
@@ -217,6 +222,6 @@ class Indexes:
             if i < len(lst) and lst[i] is rec:
                 del lst[i]
             if rec.stream == "kobjects":
-                kl = self.lists.get("klass:" + rec.klass)
+                kl = self.lists.get(f"klass:{rec.klass}")
                 if kl is not None and rec in kl:
                     kl.remove(rec)

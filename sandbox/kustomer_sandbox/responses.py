@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .util import dumps
 
 
@@ -12,7 +14,7 @@ class Response:
         self,
         status: int,
         body: bytes,
-        headers: dict | None = None,
+        headers: dict[str, str] | None = None,
         records: int = 0,
         ctype: str = "application/json; charset=utf-8",
     ):
@@ -20,8 +22,10 @@ class Response:
         self.ctype = ctype
 
 
-def jsonapi_error(status: int, code: str, title: str, detail: str, source=None) -> Response:
-    err = {"status": str(status), "code": code, "title": title, "detail": detail}
+def jsonapi_error(
+    status: int, code: str, title: str, detail: str, source: dict[str, str] | None = None
+) -> Response:
+    err: dict[str, Any] = {"status": str(status), "code": code, "title": title, "detail": detail}
     if source:
         err["source"] = source
     return Response(status, dumps({"errors": [err]}))
@@ -36,7 +40,9 @@ def not_found(detail: str = "Resource not found") -> Response:
     return jsonapi_error(404, "not_found", "Not Found", detail)
 
 
-def bad_request(detail: str, code: str = "bad_request", source=None) -> Response:
+def bad_request(
+    detail: str, code: str = "bad_request", source: dict[str, str] | None = None
+) -> Response:
     return jsonapi_error(400, code, "Bad Request", detail, source)
 
 

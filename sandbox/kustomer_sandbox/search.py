@@ -14,14 +14,17 @@ own way; replica 0 keeps the plain key.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
 
 from .data import Rec
-from .index import INF, Indexes
+from .index import INF, ContextIndex, Indexes
 from .util import canonical, parse_local_date, parse_timestamp, sha1
 
 ALLOWED_KEYS = frozenset(
@@ -65,7 +68,14 @@ class Range:
 
     __slots__ = ("field", "hi", "hi_incl", "lo", "lo_incl")
 
-    def __init__(self, field, lo=-INF, lo_incl=True, hi=INF, hi_incl=True):
+    def __init__(
+        self,
+        field: str,
+        lo: float = -INF,
+        lo_incl: bool = True,
+        hi: float = INF,
+        hi_incl: bool = True,
+    ):
         self.field, self.lo, self.lo_incl, self.hi, self.hi_incl = field, lo, lo_incl, hi, hi_incl
 
     def intersect(self, other: Range) -> None:
@@ -81,19 +91,26 @@ class Range:
         return not (v > self.hi or (v == self.hi and not self.hi_incl))
 
 
+Test = Callable[[Rec], bool]
+Getter = Callable[[Rec], Any]
+
+
 class Pred:
     """Generic predicate node: ``kind`` in and/or/none/test; ``fn`` for leaf tests."""
 
     __slots__ = ("fn", "items", "kind")
 
-    def __init__(self, kind, items=None, fn=None):
+    def __init__(self, kind: str, items: list[Node] | None = None, fn: Test | None = None):
         self.kind, self.items, self.fn = kind, items or [], fn
 
 
-def _compile(p) -> callable:
+Node = Range | Pred
+
+
+def _compile(p: Node) -> Test:
     if isinstance(p, Range):
         return p.test
-    if p.kind == "test":
+    if p.fn is not None:  # a "test" leaf
         return p.fn
     fns = [_compile(x) for x in p.items]
     if p.kind == "and":
@@ -103,12 +120,12 @@ def _compile(p) -> callable:
     return lambda r: not any(f(r) for f in fns)  # "none"
 
 
-def _ref_id(rec: Rec | None):
+def _ref_id(rec: Rec | None) -> str | None:
     return None if rec is None else rec.id
 
 
 # Non-date attributes: suffix -> getter(rec).  Dates are handled by Range.
-ATTR_GETTERS = {
+ATTR_GETTERS: dict[str, Getter] = {
     "id": lambda r: r.id,
     "deleted": lambda r: bool(r.deleted),
     "customer_id": lambda r: _ref_id(r.customer),
@@ -122,7 +139,7 @@ ATTR_GETTERS = {
 DATE_FIELDS = {"updated_at": "updated", "created_at": "created", "modified_at": "modified"}
 
 
-def _as_bool(v):
+def _as_bool(v: object) -> bool:
     if isinstance(v, bool):
         return v
     if isinstance(v, str) and v.lower() in ("true", "false"):
@@ -130,10 +147,123 @@ def _as_bool(v):
     raise SearchError(f"expected a boolean, got {v!r}")
 
 
+def _check_context(engine: SearchEngine, ctx: str, archive: bool) -> None:
+    if ctx not in engine.idx.contexts:
+        if ctx.startswith("kobject_"):
+            raise SearchError(
+                f"unknown klass {ctx[8:]!r} in queryContext",
+                code="invalid_query_context",
+                pointer="/queryContext",
+            )
+        raise SearchError(
+            f"queryContext {ctx!r} is not valid",
+            code="invalid_query_context",
+            pointer="/queryContext",
+        )
+    if archive and not (ctx in ARCHIVE_CONTEXTS or ctx.startswith("kobject_")):
+        raise SearchError(
+            f"queryContext {ctx!r} is not supported by archive search",
+            code="invalid_query_context",
+            pointer="/queryContext",
+        )
+
+
+def _options(body: dict[str, Any]) -> tuple[str | None, bool]:
+    """(timeZone, includeDeleted), after checking the shape of the other body keys."""
+    tz = body.get("timeZone")
+    if tz is not None and not isinstance(tz, str):
+        raise SearchError("timeZone must be a string", pointer="/timeZone")
+    inc = body.get("includeDeleted", False)
+    if not isinstance(inc, bool):
+        raise SearchError("includeDeleted must be a boolean", pointer="/includeDeleted")
+    if "fields" in body and not isinstance(body["fields"], list):
+        raise SearchError("fields must be an array", pointer="/fields")
+    if "aggs" in body and not isinstance(body["aggs"], dict):
+        raise SearchError("aggs must be an object", pointer="/aggs")
+    return tz, inc
+
+
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+}
+
+
+def _compare(getter: Getter, op: str, value: object) -> Test:
+    cmp = COMPARISONS[op]
+
+    def test(r: Rec) -> bool:
+        v = getter(r)
+        try:
+            return v is not None and cmp(v, value)
+        except TypeError:
+            return False
+
+    return test
+
+
+def _date_span(value: object, tz: str | None, pointer: str) -> tuple[float, float, bool]:
+    """(start, end, is a whole local day?) of a date criterion's value."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise SearchError(f"invalid date value {value!r}", code="invalid_date", pointer=pointer)
+    if isinstance(value, int | float):
+        return float(value), float(value), False
+    if _DATE_RE.match(value.strip()):
+        try:
+            day = parse_local_date(value, tz)
+        except ValueError as exc:
+            raise SearchError(str(exc), pointer="/timeZone") from exc
+        if day is None:
+            raise SearchError(f"invalid date value {value!r}", code="invalid_date", pointer=pointer)
+        return day[0], day[1], True
+    ms = parse_timestamp(value)
+    if ms is None:
+        raise SearchError(f"invalid date value {value!r}", code="invalid_date", pointer=pointer)
+    return ms, ms, False
+
+
+def _date_range(field: str, op: str, start: float, end: float, day: bool) -> Range:
+    """A local date covers [start, end); a timestamp is the single instant start."""
+    if op == "gte":
+        return Range(field, lo=start, lo_incl=True)
+    if op == "gt":
+        return Range(field, lo=end, lo_incl=True) if day else Range(field, lo=start, lo_incl=False)
+    if op == "lte":
+        return Range(field, hi=end, hi_incl=False) if day else Range(field, hi=start, hi_incl=True)
+    if op == "lt":
+        return Range(field, hi=start, hi_incl=False)
+    if day:  # equals
+        return Range(field, lo=start, lo_incl=True, hi=end, hi_incl=False)
+    return Range(field, lo=start, lo_incl=True, hi=start, hi_incl=True)
+
+
+def _sort_keys(sort: object) -> list[tuple[str, str, str]]:
+    """(attribute, asc|desc, pointer) of each sort item, checked."""
+    if isinstance(sort, dict):
+        sort = [sort] if sort else []
+    if not isinstance(sort, list):
+        raise SearchError("sort must be an object or an array", pointer="/sort")
+    if len(sort) > MAX_SORT:
+        raise SearchError(f"should NOT have more than {MAX_SORT} items", pointer="/sort")
+    keys = []
+    for i, item in enumerate(sort):
+        if not isinstance(item, dict) or not item:
+            raise SearchError("each sort item must be {attribute: asc|desc}", pointer=f"/sort/{i}")
+        for attr, direction in item.items():
+            if not isinstance(direction, str) or direction.lower() not in ("asc", "desc"):
+                raise SearchError(
+                    "sort direction must be 'asc' or 'desc'", pointer=f"/sort/{i}/{attr}"
+                )
+            keys.append((attr, direction.lower(), f"/sort/{i}/{attr}"))
+    return keys
+
+
 class Query:
     """A validated search request."""
 
-    def __init__(self, engine: SearchEngine, body, archive: bool):
+    def __init__(self, engine: SearchEngine, body: object, archive: bool):
         self.engine_ds = engine.ds
         if not isinstance(body, dict):
             raise SearchError("request body must be a JSON object", pointer="/")
@@ -151,57 +281,25 @@ class Query:
             )
         self.ctx = ctx
         self.archive = archive
-        self.unmodelled = False
-        if ctx in KNOWN_UNMODELLED and not archive:
-            self.unmodelled = True
-        elif ctx not in engine.idx.contexts:
-            if ctx.startswith("kobject_"):
-                raise SearchError(
-                    f"unknown klass {ctx[8:]!r} in queryContext",
-                    code="invalid_query_context",
-                    pointer="/queryContext",
-                )
-            raise SearchError(
-                f"queryContext {ctx!r} is not valid",
-                code="invalid_query_context",
-                pointer="/queryContext",
-            )
-        if archive and not (ctx in ARCHIVE_CONTEXTS or ctx.startswith("kobject_")):
-            raise SearchError(
-                f"queryContext {ctx!r} is not supported by archive search",
-                code="invalid_query_context",
-                pointer="/queryContext",
-            )
+        self.unmodelled = ctx in KNOWN_UNMODELLED and not archive
+        if not self.unmodelled:
+            _check_context(engine, ctx, archive)
         self.prefix = "kobject" if ctx.startswith("kobject") else ctx
         self.klass_ctx = ctx[8:] if ctx.startswith("kobject_") else None
-        tz = body.get("timeZone")
-        if tz is not None and not isinstance(tz, str):
-            raise SearchError("timeZone must be a string", pointer="/timeZone")
-        self.tz = tz
-        inc = body.get("includeDeleted", False)
-        if not isinstance(inc, bool):
-            raise SearchError("includeDeleted must be a boolean", pointer="/includeDeleted")
-        self.include_deleted = inc
-        for key in ("fields",):
-            if key in body and not isinstance(body[key], list):
-                raise SearchError(f"{key} must be an array", pointer=f"/{key}")
-        if "aggs" in body and not isinstance(body["aggs"], dict):
-            raise SearchError("aggs must be an object", pointer="/aggs")
-
+        self.tz, self.include_deleted = _options(body)
         # criteria
-        items = []
+        items: list[Node] = []
         for key in ("and", "or", "not"):
             if key in body:
                 node = self._group(key, body[key], f"/{key}")
                 if node is not None:
                     items.append(node)
         self.pred = Pred("and", items)
-        # sort
         self.sort_field, self.desc = self._sort(body.get("sort"))
         self.canonical = canonical(body)
 
     # -- parsing
-    def _list(self, value, pointer):
+    def _list(self, value: object, pointer: str) -> list[Any]:
         if isinstance(value, dict):
             value = [value]
         if not isinstance(value, list):
@@ -210,17 +308,17 @@ class Query:
             raise SearchError(f"should NOT have more than {MAX_CRITERIA} items", pointer=pointer)
         return value
 
-    def _group(self, kind, value, pointer):
+    def _group(self, kind: str, value: object, pointer: str) -> Pred | None:
         lst = self._list(value, pointer)
         if not lst:
             return None  # "or": [] means no constraint
         children = [self._criterion(c, f"{pointer}/{i}") for i, c in enumerate(lst)]
         return Pred({"and": "and", "or": "or", "not": "none"}[kind], children)
 
-    def _criterion(self, crit, pointer):
+    def _criterion(self, crit: object, pointer: str) -> Node:
         if not isinstance(crit, dict) or not crit:
             raise SearchError("each criterion must be a non-empty object", pointer=pointer)
-        parts = []
+        parts: list[Node] = []
         for attr, cond in crit.items():
             if attr in ("and", "or", "not"):
                 node = self._group(attr, cond, f"{pointer}/{attr}")
@@ -230,7 +328,7 @@ class Query:
             parts.extend(self._attr(attr, cond, f"{pointer}/{attr}"))
         return parts[0] if len(parts) == 1 else Pred("and", parts)
 
-    def _attr(self, attr, cond, pointer):
+    def _attr(self, attr: str, cond: object, pointer: str) -> list[Node]:
         if not isinstance(cond, dict) or not cond:
             raise SearchError(
                 f'condition for {attr} must be an object like {{"gte": ...}}', pointer=pointer
@@ -244,12 +342,13 @@ class Query:
                 pointer=pointer,
             )
         suffix = attr[len(prefix) :]
-        out = []
+        out: list[Node] = []
         if suffix in DATE_FIELDS:
             field = DATE_FIELDS[suffix]
             for op, value in cond.items():
                 out.append(self._date(field, op, value, f"{pointer}/{op}"))
             return out
+        getter: Getter | None
         if suffix.startswith("custom_"):
             getter = self._custom_getter(suffix[7:], pointer)
         else:
@@ -266,7 +365,7 @@ class Query:
             )
         return out
 
-    def _custom_getter(self, name, pointer):
+    def _custom_getter(self, name: str, pointer: str) -> Getter:
         if self.prefix == "kobject":
             klass, _, field = name.partition("_")
             if not field:
@@ -279,7 +378,7 @@ class Query:
             klass, field = None, name
         ds = self.engine_ds
 
-        def get(rec):
+        def get(rec: Rec) -> Any:
             if klass is not None and rec.klass != klass:
                 return None
             doc = json.loads(ds.doc_bytes(rec))  # slow path: custom attributes live in docs
@@ -287,14 +386,16 @@ class Query:
 
         return get
 
-    def _value_test(self, getter, op, value, suffix, pointer):
+    def _value_test(
+        self, getter: Getter, op: str, value: object, suffix: str, pointer: str
+    ) -> Test:
         if suffix == "deleted":
             if op != "equals":
                 raise SearchError(f"operator {op!r} is not valid for a boolean", pointer=pointer)
             want = _as_bool(value)
-            return lambda r: getter(r) == want
+            return lambda r: bool(getter(r) == want)
         if op == "equals":
-            return lambda r: getter(r) == value
+            return lambda r: bool(getter(r) == value)
         if op == "in":
             if not isinstance(value, list):
                 raise SearchError("'in' expects an array", pointer=pointer)
@@ -305,25 +406,11 @@ class Query:
             return lambda r: needle in str(getter(r) or "").lower()
         if op == "not_set":
             return lambda r: getter(r) in (None, "", [])
-        if op in ("gt", "gte", "lt", "lte"):
-            cmp = {
-                "gt": lambda a, b: a > b,
-                "gte": lambda a, b: a >= b,
-                "lt": lambda a, b: a < b,
-                "lte": lambda a, b: a <= b,
-            }[op]
-
-            def test(r):
-                v = getter(r)
-                try:
-                    return v is not None and cmp(v, value)
-                except TypeError:
-                    return False
-
-            return test
+        if op in COMPARISONS:
+            return _compare(getter, op, value)
         raise SearchError(f"unknown operator {op!r}", code="invalid_operator", pointer=pointer)
 
-    def _date(self, field, op, value, pointer):
+    def _date(self, field: str, op: str, value: object, pointer: str) -> Node:
         if op == "not_set":
             return Pred("test", fn=lambda r: False)
         if op not in DATE_OPS:
@@ -332,69 +419,12 @@ class Query:
                 code="invalid_operator",
                 pointer=pointer,
             )
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise SearchError(f"invalid date value {value!r}", code="invalid_date", pointer=pointer)
-        if isinstance(value, int | float):
-            start = end = float(value)
-            day = False
-        elif _DATE_RE.match(value.strip()):
-            try:
-                rng = parse_local_date(value, self.tz)
-            except ValueError as exc:
-                raise SearchError(str(exc), pointer="/timeZone") from exc
-            if rng is None:
-                raise SearchError(
-                    f"invalid date value {value!r}", code="invalid_date", pointer=pointer
-                )
-            start, end = rng
-            day = True
-        else:
-            ms = parse_timestamp(value)
-            if ms is None:
-                raise SearchError(
-                    f"invalid date value {value!r}", code="invalid_date", pointer=pointer
-                )
-            start = end = ms
-            day = False
-        # a local date covers [start, end) ; a timestamp is the single instant start
-        if op == "gte":
-            return Range(field, lo=start, lo_incl=True)
-        if op == "gt":
-            return (
-                Range(field, lo=end, lo_incl=True) if day else Range(field, lo=start, lo_incl=False)
-            )
-        if op == "lte":
-            return (
-                Range(field, hi=end, hi_incl=False) if day else Range(field, hi=start, hi_incl=True)
-            )
-        if op == "lt":
-            return Range(field, hi=start, hi_incl=False)
-        # equals
-        if day:
-            return Range(field, lo=start, lo_incl=True, hi=end, hi_incl=False)
-        return Range(field, lo=start, lo_incl=True, hi=start, hi_incl=True)
+        start, end, day = _date_span(value, self.tz, pointer)
+        return _date_range(field, op, start, end, day)
 
-    def _sort(self, sort):
-        if sort is None:
-            return "updated", True  # sandbox default: newest first
-        if isinstance(sort, dict):
-            sort = [sort] if sort else []
-        if not isinstance(sort, list):
-            raise SearchError("sort must be an object or an array", pointer="/sort")
-        if len(sort) > MAX_SORT:
-            raise SearchError(f"should NOT have more than {MAX_SORT} items", pointer="/sort")
-        keys = []
-        for i, item in enumerate(sort):
-            if not isinstance(item, dict) or not item:
-                raise SearchError(
-                    "each sort item must be {attribute: asc|desc}", pointer=f"/sort/{i}"
-                )
-            for attr, direction in item.items():
-                if not isinstance(direction, str) or direction.lower() not in ("asc", "desc"):
-                    raise SearchError(
-                        "sort direction must be 'asc' or 'desc'", pointer=f"/sort/{i}/{attr}"
-                    )
-                keys.append((attr, direction.lower(), f"/sort/{i}/{attr}"))
+    def _sort(self, sort: object) -> tuple[str, bool]:
+        """(record field to sort on, descending?); no sort = newest first (sandbox default)."""
+        keys = [] if sort is None else _sort_keys(sort)
         if not keys:
             return "updated", True
         attr, direction, pointer = keys[0]  # further keys are accepted but ignored
@@ -403,7 +433,7 @@ class Query:
             m.group(1) == self.prefix
             or (self.prefix == "kobject" and m.group(1).startswith("kobject"))
         )
-        if not ok:
+        if m is None or not ok:
             raise SearchError(
                 f"sorting on {attr!r} is not supported by this sandbox "
                 f"(use {self.prefix}_updated_at or {self.prefix}_created_at)",
@@ -417,24 +447,32 @@ class Query:
 class Entry:
     __slots__ = ("groups", "keys", "recs", "tie_base", "version")
 
-    def __init__(self, keys, recs, tie_base, version):
+    def __init__(
+        self, keys: list[int], recs: list[Rec], tie_base: hashlib._Hash | None, version: int
+    ):
         self.keys, self.recs, self.tie_base, self.version = keys, recs, tie_base, version
         # sorted tie blocks, keyed by (replica, start position): each replica keeps its own
         self.groups: dict[tuple[int, int], list[Rec]] = {}
 
 
 class SearchEngine:
-    def __init__(self, idx: Indexes, horizon_fn, clock_fn=None, cache_size: int = 64):
+    def __init__(
+        self,
+        idx: Indexes,
+        horizon_fn: Callable[[], int],
+        clock_fn: Callable[[], int] | None = None,
+        cache_size: int = 64,
+    ):
         self.idx = idx
         self.ds = idx.ds
         self.horizon_fn = horizon_fn  # -> epoch ms; updatedAt < horizon is archive-only
         # -> epoch ms; when set, pending lagged updates due by then are applied before a query
         self.clock_fn = clock_fn
-        self.cache: OrderedDict = OrderedDict()
+        self.cache: OrderedDict[tuple[bool, bytes], Entry] = OrderedDict()
         self.cache_size = cache_size
         self.lock = threading.Lock()
 
-    def parse(self, body, archive: bool) -> Query:
+    def parse(self, body: object, archive: bool) -> Query:
         return Query(self, body, archive)
 
     def matches(self, q: Query) -> Entry:
@@ -460,11 +498,11 @@ class SearchEngine:
                 self.cache.popitem(last=False)
         return entry
 
-    def _compute(self, q: Query, ctx) -> Entry:
+    def _compute(self, q: Query, ctx: ContextIndex) -> Entry:
         horizon = self.horizon_fn()
         # split the top-level conjunction into sort-field ranges and a residual
         primary = Range(q.sort_field)
-        residual = []
+        residual: list[Node] = []
         stack = list(q.pred.items)
         while stack:
             p = stack.pop()
@@ -504,11 +542,12 @@ class SearchEngine:
         grp = entry.groups.get((replica, gs))
         if grp is None or len(grp) != ge - gs:
             base = entry.tie_base
+            assert base is not None, "only an unmodelled context's empty entry has no tie key"
             if replica:
                 base = base.copy()
                 base.update(f"replica:{replica}:".encode())
 
-            def tie(rec):
+            def tie(rec: Rec) -> bytes:
                 h = base.copy()
                 h.update(rec.id.encode())
                 return h.digest()

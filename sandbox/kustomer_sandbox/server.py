@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from email.message import Message
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .control import Faults, RateLimiter, Stats
@@ -52,8 +53,8 @@ class Options:
     window_seconds: float = 60.0
     latency_ms: float = 0.0
     fault_rate: float = 0.0
-    fault_weights: object = None
-    fault_paths: object = None
+    fault_weights: object = None  # see control.parse_weights
+    fault_paths: str | list[str] | None = None
     slow_seconds: float = 5.0
     retry_after: bool = False
     tie_block: int = 1200
@@ -70,7 +71,7 @@ class Options:
     log: bool = False
 
     @classmethod
-    def names(cls):
+    def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 
 
@@ -113,7 +114,7 @@ class App:
         self.realism_lock = threading.Lock()
         self.tokens = {opts.token: ALL_ROLES, opts.restricted_token: RESTRICTED_ROLES}
         self.catalog_bytes: dict[int, bytes] = {}
-        self._warm_stop = threading.Event()
+        self.warm_stop = threading.Event()
         self.warm_done = threading.Event()
 
     # -- clock
@@ -175,10 +176,10 @@ class App:
             raise ValueError(f"prewarm must be off, background or sync, not {v!r}")
         return "background" if v else "off"
 
-    def prewarm(self, background: bool = True):
+    def prewarm(self, background: bool = True) -> threading.Thread | None:
         """Serialise every record once so first pages are fast (about 5 s of CPU at scale 1)."""
 
-        def run(pause):
+        def run(pause: bool) -> None:
             self.warm_done.clear()
             order = (
                 "customers",
@@ -194,7 +195,7 @@ class App:
             )
             for stream in order:
                 for i, rec in enumerate(self.ds.streams[stream]):
-                    if self._warm_stop.is_set():
+                    if self.warm_stop.is_set():
                         return
                     self.ds.doc_bytes(rec)
                     if rec.archived:
@@ -211,7 +212,7 @@ class App:
         return t
 
     # -- truth / updates (also used by the Python API)
-    def truth(self, stream: str | None = None) -> dict:
+    def truth(self, stream: str | None = None) -> dict[str, Any]:
         names = ALL_STREAMS if stream is None else [stream]
         for name in names:
             if name not in self.ds.streams:
@@ -236,7 +237,13 @@ class App:
                 out[name] = rows
         return {"streams": out, "now": fmt_ms(now), "horizon": fmt_ms(horizon)}
 
-    def update(self, stream: str, count: int | None = None, ids=None, delete: bool = False) -> dict:
+    def update(
+        self,
+        stream: str,
+        count: int | None = None,
+        ids: list[str] | None = None,
+        delete: bool = False,
+    ) -> dict[str, Any]:
         if stream not in self.ds.streams:
             raise ValueError(f"unknown stream {stream!r}; expected one of {list(ALL_STREAMS)}")
         with self.ds.lock:
@@ -354,7 +361,7 @@ class App:
         resp.headers.update(rl)
         return resp, None
 
-    def _too_many(self, rl: dict, wait: float) -> Response:
+    def _too_many(self, rl: dict[str, str], wait: float) -> Response:
         resp = jsonapi_error(
             429,
             "too_many_requests",
@@ -447,7 +454,7 @@ class App:
     def _control_config(self, q: dict[str, str], body: Doc) -> Response:
         return Response(200, dumps(self.config_dict()))
 
-    def reset(self, stats: bool = True, limits: bool = True, faults: bool = False):
+    def reset(self, stats: bool = True, limits: bool = True, faults: bool = False) -> None:
         if stats:
             self.stats.reset()
         if limits:
@@ -455,13 +462,13 @@ class App:
         if faults:
             self.faults.configure(fault_rate=0.0, clear=True)
 
-    def stats_dict(self) -> dict:
+    def stats_dict(self) -> dict[str, Any]:
         out = self.stats.snapshot()
         out["limits"] = self.limiter.state()
         out["fault_settings"] = self.faults.state()
         return out
 
-    def config_dict(self) -> dict:
+    def config_dict(self) -> dict[str, Any]:
         opts = asdict(self.opts)
         opts["now"] = fmt_ms(self.now_ms)
         volumes = {s: len(r) for s, r in self.ds.streams.items()}
@@ -505,23 +512,25 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     max_body = 10 * 1024 * 1024
 
-    def log_message(self, format, *args):
+    server: Server
+
+    def log_message(self, format: str, *args: Any) -> None:
         if self.server.app.opts.log:
             sys.stderr.write(f"sandbox: {self.address_string()} - {format % args}\n")
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_PUT(self):
+    def do_PUT(self) -> None:
         self._dispatch("PUT")
 
-    def do_PATCH(self):
+    def do_PATCH(self) -> None:
         self._dispatch("PATCH")
 
-    def do_DELETE(self):
+    def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
     def _read_body(self) -> bytes:
@@ -533,8 +542,8 @@ class Handler(BaseHTTPRequestHandler):
             raise ValueError("body too large")
         return self.rfile.read(n)
 
-    def _dispatch(self, method: str):
-        app: App = self.server.app
+    def _dispatch(self, method: str) -> None:
+        app = self.server.app
         t0 = time.perf_counter()
         try:
             raw = self._read_body()
@@ -600,18 +609,18 @@ class Handler(BaseHTTPRequestHandler):
             lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
-    def _write(self, resp: Response):
+    def _write(self, resp: Response) -> None:
         try:
             self.wfile.write(self._head(resp, len(resp.body)) + resp.body)
         except OSError:
             self.close_connection = True
 
-    def _drop(self):
+    def _drop(self) -> None:
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
-    def _truncated(self, resp: Response, mode: str):
+    def _truncated(self, resp: Response, mode: str) -> None:
         body = resp.body
         cut = body[: max(1, len(body) // 2)]
         self.close_connection = True
@@ -631,23 +640,23 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, addr, app: App):
+    def __init__(self, addr: tuple[str, int], app: App):
         self.app = app
-        self.active: set = set()
+        self.active: set[socket.socket] = set()
         self.active_lock = threading.Lock()
         super().__init__(addr, Handler)
 
-    def process_request(self, request, client_address):
+    def process_request(self, request: Any, client_address: Any) -> None:
         with self.active_lock:
             self.active.add(request)
         super().process_request(request, client_address)
 
-    def shutdown_request(self, request):
+    def shutdown_request(self, request: Any) -> None:
         with self.active_lock:
             self.active.discard(request)
         super().shutdown_request(request)
 
-    def close_connections(self):
+    def close_connections(self) -> None:
         """Hang up on every open keep-alive connection (used by ``stop()``)."""
         with self.active_lock:
             socks = list(self.active)
@@ -656,7 +665,7 @@ class Server(ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
-    def handle_error(self, request, client_address):
+    def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
         if isinstance(exc, ConnectionError | TimeoutError):
             return

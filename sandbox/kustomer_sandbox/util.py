@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAY_MS = 86_400_000
@@ -103,10 +105,10 @@ def parse_local_date(text: str, tz: str | None) -> tuple[float, float] | None:
     return start.timestamp() * 1000.0, end.timestamp() * 1000.0
 
 
-_ZONES: dict[str, object] = {}
+_ZONES: dict[str, tzinfo] = {}
 
 
-def get_zone(tz: str | None):
+def get_zone(tz: str | None) -> tzinfo:
     if not tz or tz.upper() in ("GMT", "UTC", "Z", "ETC/UTC", "ETC/GMT"):
         return UTC
     zone = _ZONES.get(tz)
@@ -119,11 +121,11 @@ def get_zone(tz: str | None):
     return zone
 
 
-def dumps(obj) -> bytes:
+def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def canonical(obj) -> bytes:
+def canonical(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=True).encode()
 
 
@@ -131,7 +133,7 @@ def sha1(data: bytes) -> hashlib._Hash:
     return hashlib.sha1(data, usedforsecurity=False)
 
 
-def make_id(rng, offset_ms: int) -> str:
+def make_id(rng: random.Random, offset_ms: int) -> str:
     """24-hex ObjectId-like id: 8 hex of a time-looking prefix (from the deterministic offset),
     then 16 random hex from the seeded ``rng``."""
     prefix = max(0, ID_REF_EPOCH - offset_ms // 1000)

@@ -287,7 +287,7 @@ def message_doc(ds: Dataset, rec: Rec) -> Doc:
     frm, to_addr = (cust_mail, agent_mail) if inbound else (agent_mail, cust_mail)
     email_meta = _email_meta(g, frm, to_addr, subject)  # drawn for every channel
     meta = email_meta if channel == "email" else {"from": frm, "to": to_addr}
-    attrs = {
+    attrs: Doc = {
         "channel": channel,
         "app": app,
         "direction": rec.status,
