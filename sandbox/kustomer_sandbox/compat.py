@@ -1,6 +1,6 @@
 """``compat_1x``: serve records singer-io tap-kustomer 1.1.0 can read to the end.
 
-1.1.0 aborts its whole sync on shapes the default data carries on purpose (``peers.md`` §2.1):
+1.1.0 aborts its whole sync on shapes the default data carries on purpose:
 ``.copy()`` on a relationship whose ``data`` is ``null`` (AttributeError), and singer-python's
 ``SchemaMismatch`` on values its sample-inferred schemas do not allow: a ``null`` custom number
 (kobject ``totalPriceNum``), a shortcut's ``payload.text`` as a string (its schema wants
