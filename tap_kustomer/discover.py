@@ -176,8 +176,8 @@ def read_org(client: KustomerClient) -> OrgDefinitions:
 
     A read that fails (403, outage) is left out with a WARNING; if no read at all is answered
     (connection refused, wrong host, 404 on every path), discovery fails: exit 1."""
-    klass_role = read_role("klass", "org.user.klass.read")
-    metadata_role = read_role("metadata", "org.user.metadata.read")
+    klass_role = read_role("klass", "org.user.klass.read", "org.admin.klass.read")
+    metadata_role = read_role("metadata", "org.user.metadata.read", "org.admin.metadata.read")
     reads = _Reads()
     klasses = reads.read("the custom object klasses", klass_role, list_klasses, client)
     if klasses is None:

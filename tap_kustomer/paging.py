@@ -51,6 +51,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from tap_kustomer.client import JSON, KustomerClient
 from tap_kustomer.errors import PagingError, RetryableError
@@ -76,6 +77,9 @@ class Page:
     records: list[JSON]
     bookmark: str | None = None
     total: int | None = None  # how many records the stream's first query matched, if known
+    # The whole list has been read, and held still while it was: every record that exists is
+    # among the pages yielded (a full-table stream may then say older rows are gone).
+    whole: bool = False
 
 
 @dataclass(frozen=True)
@@ -567,8 +571,11 @@ class ListPager:
         params: dict[str, Any] | None = None,
         member: str = "data",
         numbered: bool = True,
+        sticky: dict[str, Any] | None = None,
     ) -> None:
         self.client = client
+        # Parameters every page must carry: added to a links.next that leaves them out.
+        self.sticky = sticky or {}
         self.path = path
         self.page_size = page_size
         self.params = params or {}
@@ -605,7 +612,8 @@ class ListPager:
             self.complete = False
             LOGGER.warning(
                 "GET %s changed during each of %d reads, so a record may have been passed: "
-                "the stream's bookmark stays where it was, and the next run reads it again",
+                "the stream's bookmark stays where it was (a full table sends no "
+                "ACTIVATE_VERSION), and the next run reads it again",
                 self.path,
                 LIST_READS,
             )
@@ -614,7 +622,7 @@ class ListPager:
             LOGGER.warning(
                 "GET %s: %d answers held more than the %d records asked for; each was cut to "
                 "that many, so the list may be incomplete: the stream's bookmark stays where "
-                "it was",
+                "it was (a full table sends no ACTIVATE_VERSION)",
                 self.path,
                 self._oversized,
                 self.page_size,
@@ -650,7 +658,8 @@ class ListPager:
                 )
             page += 1
             if isinstance(links, dict):
-                url, params = links["next"], None
+                url = links["next"]
+                params = self._left_out(url)
                 if url in visited:
                     raise PagingError(
                         f"GET {self.path}: links.next points at a page already read; "
@@ -661,6 +670,15 @@ class ListPager:
                 params = self._params(page)  # no links: ask for the next number
             else:
                 return page
+
+    def _left_out(self, link: Any) -> dict[str, Any] | None:
+        """The sticky parameters a next link does not carry (None: it carries them all)."""
+        try:
+            carried = parse_qs(urlsplit(link).query)
+        except (TypeError, ValueError, AttributeError):
+            return None  # not a link: the client refuses it, saying why
+        missing = {k: v for k, v in self.sticky.items() if k not in carried}
+        return missing or None
 
     def _not_yielded(self, fresh: list[JSON], response: JSON) -> list[JSON]:
         """What of this page no earlier read has yielded: its records, or its `member` list."""

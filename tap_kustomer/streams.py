@@ -38,7 +38,7 @@ from tap_kustomer.transform import (
 
 LOGGER = logging.getLogger(__name__)
 
-SEARCH_ROLE = "org.permission.search.create (legacy org.user.search.read)"
+SEARCH_ROLE = "org.permission.search.create (legacy org.user.search.read or org.admin.search.read)"
 ARCHIVE_SEARCH_PATH = "/v1/customers/archive/search"
 # Standard search sees records updated in the last two years; older ones only archive search.
 # The archive is read up to two days past that horizon (leap days, clocks), so none is missed.
@@ -52,9 +52,11 @@ def search_roles(obj: str) -> str:
     return f"org.permission.{obj}.read (legacy org.user.{obj}.read) and {SEARCH_ROLE}"
 
 
-def read_role(obj: str, legacy: str) -> str:
-    """A list endpoint's role, as Kustomer names it."""
-    return f"org.permission.{obj}.read (legacy {legacy})"
+def read_role(obj: str, *legacy: str, also: tuple[str, ...] = ()) -> str:
+    """The roles of a list endpoint, any one of which lets a key read it, as Kustomer's docs
+    name them: org.permission.<obj>.read (or of the objects `also`), and the legacy ones."""
+    permissions = " or ".join(f"org.permission.{o}.read" for o in (obj, *also))
+    return f"{permissions} (legacy {' or '.join(legacy)})" if legacy else permissions
 
 
 def archive_end(signpost: str) -> str:
@@ -191,55 +193,73 @@ class SearchStream(Stream):
 
 
 class ListStream(Stream):
-    """A stream read from a GET list, filtered on its replication key here.
+    """A stream read from GET lists, one read per entry of `queries`, each record once.
 
-    The bookmark advances only once the whole list is read and held still while it was read
-    (ListPager.complete); otherwise it stays, and the next run reads the same records again.
-    Records stamped later than the run's start (a clock ahead) are emitted too; the bookmark
-    stays capped at the run's start (sync_stream)."""
+    Incremental on its replication key, filtered here: the bookmark advances only once every
+    list is read whole and held still while it was read (ListPager.complete); otherwise it
+    stays, and the next run reads the same records again. Records stamped later than the run's
+    start (a clock ahead) are emitted too; the bookmark stays capped at the run's start."""
 
     path: ClassVar[str]
+    queries: ClassVar[tuple[dict[str, Any], ...]] = ({},)  # one list read per parameter set
+    member: ClassVar[str] = "data"  # the answer's list of records ("included": SLA versions)
     stamp_attribute: ClassVar[str] = "updatedAt"  # the attribute the bookmark follows
 
     def pager(
-        self, client: KustomerClient, start: str, signpost: str, settings: Settings
-    ) -> ListPager:
-        """The pager of the list's pages of raw resources."""
-        return ListPager(client, self.path, self.page_size(settings.page_size))
+        self, client: KustomerClient, params: dict[str, Any], start: str, signpost: str,
+        settings: Settings,
+    ) -> ListPager:  # fmt: skip
+        """The pager of one list read."""
+        size = self.page_size(settings.page_size)
+        return ListPager(client, self.path, size, params, self.member)
 
     def pages(
         self, client: KustomerClient, start: str, signpost: str, settings: Settings
     ) -> Iterator[Page]:
         newest: str | None = None
-        pager = self.pager(client, start, signpost, settings)
-        for records in pager.pages():
-            kept = []
-            for record in records:
-                stamp = attribute_ts(record, self.stamp_attribute)
-                if stamp is None or stamp >= start:
-                    kept.append(record)
-                if stamp is not None and (newest is None or stamp > newest):
-                    newest = stamp
-            yield Page(kept)  # bookmark unchanged: unread pages may hold older records
-        if newest is not None and pager.complete:
-            yield Page([], min(newest, signpost))
+        whole = True
+        seen: set[str] = set()  # a record two reads return is emitted once
+        incremental = self.bookmark.key is not None
+        for params in self.queries:
+            pager = self.pager(client, params, start, signpost, settings)
+            for records in pager.pages():
+                kept = []
+                for record in records:
+                    if record["id"] in seen:
+                        continue
+                    seen.add(record["id"])
+                    if params == DELETED:
+                        flag_deleted(record)
+                    stamp = attribute_ts(record, self.stamp_attribute)
+                    if not incremental or stamp is None or stamp >= start:
+                        kept.append(record)
+                    if stamp is not None and (newest is None or stamp > newest):
+                        newest = stamp
+                yield Page(kept)  # bookmark unchanged: unread pages may hold older records
+            whole = whole and pager.complete
+        if whole:
+            reached = min(newest, signpost) if incremental and newest is not None else None
+            yield Page([], reached, whole=True)
 
 
-class FullTableStream(Stream):
-    """A small GET list read whole on every run (no bookmark)."""
+# Kustomer's user and tag lists leave deactivated users and deleted tags out, or not (their
+# default is undocumented): a read of `deleted=true` comes first, so they arrive flagged even
+# when the default list holds them too (each record is emitted once, as first read).
+DELETED: dict[str, Any] = {"deleted": "true"}
+
+
+def flag_deleted(record: JSON) -> None:
+    """A record of a `deleted=true` read says deleted: true, whether or not Kustomer did."""
+    attributes = record.get("attributes")
+    if isinstance(attributes, dict) and attributes.get("deleted") is None:
+        attributes["deleted"] = True
+
+
+class FullTableStream(ListStream):
+    """A small GET list read whole on every run (no bookmark). Once a read is whole, the
+    stream's ACTIVATE_VERSION tells targets that rows of earlier reads are gone (sync.py)."""
 
     bookmark = bookmarks.FULL_TABLE
-    path: ClassVar[str]
-    queries: ClassVar[tuple[dict[str, Any], ...]] = ({},)  # one list read per parameter set
-    member: ClassVar[str] = "data"
-
-    def pages(
-        self, client: KustomerClient, start: str, signpost: str, settings: Settings
-    ) -> Iterator[Page]:
-        size = self.page_size(settings.page_size)
-        for params in self.queries:
-            for records in ListPager(client, self.path, size, params, self.member).pages():
-                yield Page(records)
 
 
 class Customers(SearchStream):
@@ -319,27 +339,38 @@ def list_klasses(client: KustomerClient, status: str = "enabled") -> list[str]:
 class Users(ListStream):
     name = "users"
     path = "/v1/users"
-    max_page_size = 500
+    queries = (DELETED, {})  # deactivated users first, flagged; then the rest
+    default_page_size = max_page_size = 500  # documented maximum: a list of 120 is one page
     roles = read_role("user", "org.user.read")
 
 
 class Teams(ListStream):
     name = "teams"
     path = "/v1/teams"
-    max_page_size = 500
+    default_page_size = max_page_size = 500
     roles = read_role("team", "org.user.read")
 
 
-class Tags(ListStream):
+class Tags(FullTableStream):
+    """Read whole every run anyway (the list cannot filter): as a full table, a tag that is
+    gone leaves the warehouse through ACTIVATE_VERSION, and deleted ones arrive flagged."""
+
     name = "tags"
     path = "/v1/tags"
+    queries = (DELETED, {})
     roles = read_role("tag", "org.user.read")
 
 
 class Shortcuts(ListStream):
     name = "shortcuts"
     path = "/v1/shortcuts"
-    roles = read_role("shortcut", "org.user.read")
+    roles = read_role(
+        "shortcut",
+        "org.user.content.shortcut.read",
+        "org.user.shortcut.read",
+        "org.admin.content.shortcut.read",
+        "org.admin.shortcut.read",
+    )
 
 
 class AuditLogs(ListStream):
@@ -355,11 +386,16 @@ class AuditLogs(ListStream):
     roles = read_role("audit_logs", "org.user.audit_logs.read")
 
     def pager(
-        self, client: KustomerClient, start: str, signpost: str, settings: Settings
-    ) -> ListPager:
+        self, client: KustomerClient, params: dict[str, Any], start: str, signpost: str,
+        settings: Settings,
+    ) -> ListPager:  # fmt: skip
         count = self.page_size(settings.page_size)
-        params = {"count": count, "filter[start]": start, "filter[end]": signpost}
-        return ListPager(client, self.path, count, params, numbered=False)
+        dates = {"filter[start]": start, "filter[end]": signpost}
+        # The cursor links Kustomer returns carry count and before/after only (OAS example):
+        # the dates go on every page, or a run would read the whole 12-month log.
+        return ListPager(
+            client, self.path, count, {"count": count, **dates}, numbered=False, sticky=dates
+        )
 
 
 class ConversationEvents(Stream):
@@ -401,13 +437,13 @@ class ConversationEvents(Stream):
 class Brands(FullTableStream):
     name = "brands"
     path = "/v1/brands"
-    roles = read_role("brand", "org.user.brand.read")
+    roles = read_role("brand", "org.admin.brand.read", "org.user.brand.read")
 
 
 class Queues(FullTableStream):
     name = "queues"
     path = "/v1/routing/queues"
-    roles = read_role("queue", "org.user.routing.read")
+    roles = read_role("queue", "org.user.routing.read", also=("routing",))
 
 
 class Slas(FullTableStream):
@@ -425,14 +461,14 @@ class SlaVersions(Slas):
 class BusinessSchedules(FullTableStream):
     name = "business_schedules"
     path = "/v1/schedules"
-    roles = read_role("schedule", "org.user.schedule.read")
+    roles = read_role("schedule", "org.user.schedule.read", "org.admin.schedule.read")
 
 
 class Klasses(FullTableStream):
     name = "klasses"
     path = "/v1/klasses"
     queries = ({"status": "enabled"}, {"status": "disabled"})
-    roles = read_role("klass", "org.user.klass.read")
+    roles = read_role("klass", "org.user.klass.read", "org.admin.klass.read")
 
 
 class Workflows(FullTableStream):
@@ -455,8 +491,8 @@ class CustomAttributeMetadata(Stream):
     name = "custom_attribute_metadata"
     bookmark = bookmarks.FULL_TABLE
     roles = (
-        f"{read_role('metadata', 'org.user.metadata.read')} and "
-        f"{read_role('klass', 'org.user.klass.read')}"
+        f"{read_role('metadata', 'org.user.metadata.read', 'org.admin.metadata.read')} and "
+        f"{read_role('klass', 'org.user.klass.read', 'org.admin.klass.read')}"
     )
 
     def pages(
@@ -469,6 +505,7 @@ class CustomAttributeMetadata(Stream):
             except NotFoundError:  # nothing defined for this resource
                 continue
             yield Page(custom_attribute_resources(resource, document))
+        yield Page([], whole=True)  # every resource's definitions were read
 
 
 STREAMS: dict[str, type[Stream]] = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -74,13 +75,20 @@ class SingerWriter:
             self._write(_dumps(message) + b"\n")
 
     @staticmethod
-    def records(stream: str, records: Iterable[JSON | None], time_extracted: str) -> bytes:
-        """RECORD lines with the time their page was fetched (built outside the lock; each
-        record is serialised as soon as it is made, so a page is held once, as bytes). A
-        record that cannot be serialised is skipped with a WARNING naming its id and stream,
-        never a crash; None (a record the shaper skipped) is left out."""
+    def records(
+        stream: str,
+        records: Iterable[JSON | None],
+        time_extracted: str,
+        version: int | None = None,
+    ) -> bytes:
+        """RECORD lines with the time their page was fetched, and the table version of a full
+        table's read (built outside the lock; each record is serialised as soon as it is made,
+        so a page is held once, as bytes). A record that cannot be serialised is skipped with
+        a WARNING naming its id and stream, never a crash; None (a record the shaper skipped)
+        is left out."""
         head = b'{"type":"RECORD","stream":' + _dumps(stream) + b',"record":'
-        tail = b',"time_extracted":' + _dumps(time_extracted) + b"}\n"
+        tail = b',"time_extracted":' + _dumps(time_extracted)
+        tail += (b',"version":' + _dumps(version) if version is not None else b"") + b"}\n"
         lines = []
         for record in records:
             if record is None:  # the shaper skipped it, with a WARNING
@@ -104,6 +112,13 @@ class SingerWriter:
                 name, key, value = bookmark
                 state["bookmarks"][name] = {**state["bookmarks"].get(name, {}), key: value}
             self._write_state(state)
+
+    def activate_version(self, stream: str, version: int) -> None:
+        """ACTIVATE_VERSION: the records of `version` are the whole table; targets that
+        support it drop (or mark deleted) the rows of earlier versions."""
+        message = {"type": "ACTIVATE_VERSION", "stream": stream, "version": version}
+        with self._lock:
+            self._write(_dumps(message) + b"\n")
 
     def state(self, value: JSON, **changes: Any) -> None:
         """STATE, after applying `changes` to it, flushed with every record written before it."""
@@ -395,6 +410,9 @@ def sync_stream(
     else:
         LOGGER.info("%s: reading every record (full table)", name)
     progress = StreamProgress(name, settings.progress_interval)
+    # A full table's read is one table version (Singer's convention: milliseconds), activated
+    # only once the pager says the read was whole.
+    version = time.time_ns() // 1_000_000 if key is None else None
     # Records below the bookmark the run started from were read again by the look-back.
     relisted_below = newest if key == "updated_at" and start < newest else ""
     shape = stream.shaper(settings.record_format, selection.deselected, selection.schema)
@@ -403,7 +421,7 @@ def sync_stream(
             if stop is not None and stop.is_set():
                 raise Stopped(name)
             extracted = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            lines = writer.records(name, map(shape, page.records), extracted)
+            lines = writer.records(name, map(shape, page.records), extracted, version)
             if relisted_below:
                 progress.relisted += sum(
                     1 for r in page.records if (attribute_ts(r, "updatedAt") or "") < relisted_below
@@ -413,6 +431,8 @@ def sync_stream(
                 newest = advanced
                 bookmark = (name, key, newest)
             writer.page(lines, state, bookmark)
+            if version is not None and page.whole:
+                writer.activate_version(name, version)
             progress.page(len(page.records), page.total)
     except ForbiddenError as exc:
         said = f" Kustomer said: {exc.detail}" if exc.detail else ""

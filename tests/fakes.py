@@ -55,6 +55,10 @@ class FakeKustomer:
         self.search: dict[str, list[dict]] = {}
         self.archive: dict[str, list[dict]] = {}  # what only archive search reaches
         self.lists: dict[str, list[dict]] = {}
+        # Deactivated users, deleted tags: only `deleted=true` surely lists them (GetUsersData);
+        # the default list holds them too only when `default_lists_deleted`.
+        self.deleted: dict[str, list[dict]] = {}
+        self.default_lists_deleted = False
         self.documents: dict[str, dict] = {}  # path → the single object a GET returns
         self.refused: dict[str, int] = {}  # GET path → error status (401, 403…)
         self.search_max = 500
@@ -152,6 +156,11 @@ class FakeKustomer:
         records = self.lists.get(parts.path)
         if records is None:
             return _error(404, "not_found")
+        gone = self.deleted.get(parts.path, [])
+        if params.get("deleted") == "true":
+            records = gone
+        elif "deleted" not in params and self.default_lists_deleted:
+            records = records + gone
         if "status" in params:  # GET /v1/klasses?status=enabled|disabled
             records = [r for r in records if r["attributes"].get("status") == params["status"]]
         page = int(params.get("page", 1))

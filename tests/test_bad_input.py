@@ -578,7 +578,7 @@ def test_bad_input(case: Case, tmp_path, capsys, server, monkeypatch):
         warnings = [line for line in err.splitlines() if line.startswith("WARNING")]
         assert not case.message or any(case.message in line for line in warnings), err
     messages = [json.loads(line) for line in out.splitlines()]  # only Singer messages
-    assert {m["type"] for m in messages} <= {"SCHEMA", "RECORD", "STATE"}
+    assert {m["type"] for m in messages} <= {"SCHEMA", "RECORD", "STATE", "ACTIVATE_VERSION"}
     if case.code == 2:
         assert out == "" and server.calls == []  # nothing was asked of Kustomer
     states = [m["value"] for m in messages if m["type"] == "STATE"]

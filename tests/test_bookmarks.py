@@ -65,6 +65,7 @@ def test_each_streams_catalog_replication_follows_its_rule():
         assert stream.replication_key == rule.key, name
         assert stream.replication_method == ("INCREMENTAL" if rule.key else "FULL_TABLE"), name
         kinds[name] = rule
-    assert kinds["customers"] is bookmarks.SEARCH and kinds["tags"] is bookmarks.LIST
+    assert kinds["customers"] is bookmarks.SEARCH and kinds["users"] is bookmarks.LIST
+    assert kinds["tags"] is bookmarks.FULL_TABLE  # read whole anyway: deletes reach targets
     assert kinds["conversation_events"] is bookmarks.EVENTS
     assert kinds["audit_logs"] is bookmarks.AUDIT_LOG and kinds["brands"] is bookmarks.FULL_TABLE

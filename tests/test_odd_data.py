@@ -26,6 +26,7 @@ from tests.fakes import BASE, resource, ts
 from tests.samples import selected_catalog
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
+LIST = BASE + "/v1/shortcuts"  # an incremental list stream
 TAGS = BASE + "/v1/tags"
 
 
@@ -36,11 +37,11 @@ def run(client, settings, *streams, state=None, now=NOW):
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
-def records(messages, stream="tags"):
+def records(messages, stream="shortcuts"):
     return [m["record"] for m in messages if m["type"] == "RECORD" and m["stream"] == stream]
 
 
-def last_bookmark(messages, stream="tags"):
+def last_bookmark(messages, stream="shortcuts"):
     states = [m["value"] for m in messages if m["type"] == "STATE"]
     return states[-1]["bookmarks"].get(stream)
 
@@ -77,14 +78,14 @@ def tag_bytes(n: int, name: bytes = b'"x"', extra: bytes = b"") -> bytes:
 
 def test_a_lone_surrogate_is_read_as_the_replacement_character(rsps, client, settings):
     """Before: orjson refused the page ("not valid JSON") six times and the run failed."""
-    serve_bodies(rsps, TAGS, [page_body(tag_bytes(1, rb'"bad \ud83d end"'), tag_bytes(2))])
-    got = records(run(client, settings, "tags"))
+    serve_bodies(rsps, LIST, [page_body(tag_bytes(1, rb'"bad \ud83d end"'), tag_bytes(2))])
+    got = records(run(client, settings, "shortcuts"))
     assert [r["name"] for r in got] == ["bad \ufffd end", "x"]
 
 
 def test_invalid_utf8_in_a_string_is_read_as_the_replacement_character(rsps, client, settings):
-    serve_bodies(rsps, TAGS, [page_body(tag_bytes(1, b'"caf\xe9 \xff"'), tag_bytes(2))])
-    got = records(run(client, settings, "tags"))
+    serve_bodies(rsps, LIST, [page_body(tag_bytes(1, b'"caf\xe9 \xff"'), tag_bytes(2))])
+    got = records(run(client, settings, "shortcuts"))
     assert [r["name"] for r in got] == ["caf\ufffd \ufffd", "x"]
 
 
@@ -92,11 +93,11 @@ def test_a_record_nested_990_deep_is_skipped_with_a_warning_naming_it(
     rsps, client, settings, caplog
 ):
     deep = b"[" * 990 + b"]" * 990
-    serve_bodies(rsps, TAGS, [page_body(tag_bytes(1), tag_bytes(2, extra=b',"x":' + deep))])
+    serve_bodies(rsps, LIST, [page_body(tag_bytes(1), tag_bytes(2, extra=b',"x":' + deep))])
     with caplog.at_level(logging.WARNING):
-        got = records(run(client, settings, "tags"))
+        got = records(run(client, settings, "shortcuts"))
     assert [r["id"] for r in got] == [f"{1:024x}"]
-    assert f"tags: skipped record {2:024x}" in caplog.text
+    assert f"shortcuts: skipped record {2:024x}" in caplog.text
 
 
 def test_a_body_deeper_than_orjson_reads_skips_only_that_record(caplog):
@@ -117,10 +118,10 @@ def test_a_record_that_cannot_be_serialised_is_skipped_with_a_warning(caplog):
     bad = {"id": "b1", "big": 2**70, "nan": float("nan")}  # orjson refuses; json too (NaN)
     surrogate = {"id": "s1", "big": 2**70, "name": "x\ud83d"}  # fallback, written with U+FFFD
     with caplog.at_level(logging.WARNING):
-        lines = SingerWriter.records("tags", [{"id": "a1"}, bad, None, surrogate], "t")
+        lines = SingerWriter.records("shortcuts", [{"id": "a1"}, bad, None, surrogate], "t")
     written = [json.loads(line)["record"] for line in lines.splitlines()]
     assert written == [{"id": "a1"}, {"id": "s1", "big": 2**70, "name": "x\ufffd"}]
-    assert "tags: skipped record b1: it cannot be written as JSON" in caplog.text
+    assert "shortcuts: skipped record b1: it cannot be written as JSON" in caplog.text
 
 
 # -- 2. Records keep their schema's promise -------------------------------------------------
@@ -137,7 +138,7 @@ def test_values_of_the_wrong_type_are_converted_or_nulled_and_counted(
         [page_body(tag_bytes(1, extra=odd + secret), tag_bytes(2, extra=b',"rev":"seven"'))],
     )
     with caplog.at_level(logging.INFO):
-        got = records(run(client, settings, "tags"))
+        got = records(run(client, settings, "tags"), "tags")
     first, second = got
     assert first["deleted"] is False and first["rev"] == 7 and first["created_at"] is None
     assert first["modified_at"] == "2025-01-02T00:00:00.000Z"
@@ -153,8 +154,8 @@ def test_values_of_the_wrong_type_are_converted_or_nulled_and_counted(
 def test_integers_beyond_64_bits_stay_exact(rsps, client, settings):
     """Before: orjson read 123456789012345678901234567890 as 1.2345678901234568e+29."""
     big = 123456789012345678901234567890
-    serve_bodies(rsps, TAGS, [page_body(tag_bytes(1, extra=b',"rev":%d' % big))])
-    (got,) = records(run(client, settings, "tags"))
+    serve_bodies(rsps, LIST, [page_body(tag_bytes(1, extra=b',"rev":%d' % big))])
+    (got,) = records(run(client, settings, "shortcuts"))
     assert got["rev"] == big and type(got["rev"]) is int
     assert jsonio.loads(b'{"a":-9223372036854775809}')["a"] == -9223372036854775809
     assert jsonio.loads(b'{"a":"12345678901234567890123"}')["a"] == "12345678901234567890123"
@@ -208,8 +209,8 @@ def test_years_below_1000_are_zero_padded_and_compare_correctly(fake, client):
     assert canonical_ts("0001-01-01T00:00:00+01:00") is None  # year 0 in UTC: no timestamp
     settings = load_settings({"api_token": TOKEN, "start_date": "0999-12-31"})
     assert settings.start_date == "0999-12-31T00:00:00.000Z"
-    fake.lists["/v1/tags"] = [tag(1, "1500-06-01T00:00:00.000Z"), tag(2, ts(5))]
-    messages = run(client, settings, "tags")
+    fake.lists["/v1/shortcuts"] = [tag(1, "1500-06-01T00:00:00.000Z"), tag(2, ts(5))]
+    messages = run(client, settings, "shortcuts")
     assert len(records(messages)) == 2
     assert last_bookmark(messages) == {"updated_at": ts(5)}
 
@@ -217,8 +218,8 @@ def test_years_below_1000_are_zero_padded_and_compare_correctly(fake, client):
 def test_a_future_updated_at_is_emitted_and_the_bookmark_stays_at_the_run_start(
     fake, client, settings
 ):
-    fake.lists["/v1/tags"] = [tag(1, "2099-01-01T00:00:00.000Z"), tag(2, ts(5))]
-    messages = run(client, settings, "tags")
+    fake.lists["/v1/shortcuts"] = [tag(1, "2099-01-01T00:00:00.000Z"), tag(2, ts(5))]
+    messages = run(client, settings, "shortcuts")
     assert {r["updated_at"] for r in records(messages)} == {"2099-01-01T00:00:00.000Z", ts(5)}
     assert last_bookmark(messages) == {"updated_at": format_ts(NOW)}
 
@@ -230,9 +231,9 @@ def test_integer_ids_are_kept_as_strings_and_missing_ids_are_named_so(caplog):
     """Before: {"id": 7} was dropped with "skipped 1 records without an id"."""
     given = [{"id": 7}, {"id": "a"}, {"name": "no id"}, {"id": True}, {"id": 1.5}, "text"]
     with caplog.at_level(logging.WARNING):
-        kept = with_ids(given, "GET /v1/tags")
+        kept = with_ids(given, "GET /v1/shortcuts")
     assert [r["id"] for r in kept] == ["7", "a"]
-    assert "GET /v1/tags: skipped 1 records without an id" in caplog.text
+    assert "GET /v1/shortcuts: skipped 1 records without an id" in caplog.text
     assert "skipped 3 records that are not objects or whose id is neither" in caplog.text
 
 
@@ -240,7 +241,7 @@ def test_integer_ids_are_kept_as_strings_and_missing_ids_are_named_so(caplog):
 
 
 def change_after_first_page(fake, monkeypatch, change, times=1):
-    """Run `change` (on fake.lists["/v1/tags"]) right after the first page of a read of the
+    """Run `change` (on fake.lists["/v1/shortcuts"]) right after the first page of a read of the
     list is answered, `times` times."""
     count = fake._count
     done = {"n": 0, "armed": False}
@@ -248,12 +249,12 @@ def change_after_first_page(fake, monkeypatch, change, times=1):
     def hook(request):
         count(request)
         path, _, params = request
-        if path != "/v1/tags":
+        if path != "/v1/shortcuts":
             return
         if params.get("page") == "2" and done["armed"]:
             done["armed"] = False
             done["n"] += 1
-            change(fake.lists["/v1/tags"])
+            change(fake.lists["/v1/shortcuts"])
         if params.get("page") == "1" and done["n"] < times:
             done["armed"] = True
 
@@ -265,9 +266,9 @@ def test_a_record_hard_deleted_during_the_read_costs_no_other_record(
 ):
     """Before: the first record of page 2 moved onto page 1, was never read, and the bookmark
     moved past it."""
-    fake.lists["/v1/tags"] = [tag(i, ts(i)) for i in range(250)]
+    fake.lists["/v1/shortcuts"] = [tag(i, ts(i)) for i in range(250)]
     change_after_first_page(fake, monkeypatch, lambda tags: tags.pop(5))
-    messages = run(client, settings, "tags")
+    messages = run(client, settings, "shortcuts")
     emitted = {r["id"] for r in records(messages)}
     assert emitted == {f"{i:024x}" for i in range(250)}  # the deleted one was read before
     assert last_bookmark(messages) == {"updated_at": ts(249)}
@@ -276,7 +277,7 @@ def test_a_record_hard_deleted_during_the_read_costs_no_other_record(
 def test_a_record_renamed_to_sort_last_during_the_read_costs_no_other_record(
     fake, client, settings, monkeypatch
 ):
-    fake.lists["/v1/tags"] = [tag(i, ts(i)) for i in range(250)]
+    fake.lists["/v1/shortcuts"] = [tag(i, ts(i)) for i in range(250)]
 
     def rename(tags):
         moved = tags.pop(3)
@@ -284,25 +285,25 @@ def test_a_record_renamed_to_sort_last_during_the_read_costs_no_other_record(
         tags.append(moved)
 
     change_after_first_page(fake, monkeypatch, rename)
-    emitted = {r["id"] for r in records(run(client, settings, "tags"))}
+    emitted = {r["id"] for r in records(run(client, settings, "shortcuts"))}
     assert emitted == {f"{i:024x}" for i in range(250)}
 
 
 def test_a_list_that_never_holds_still_keeps_its_bookmark(
     fake, client, settings, monkeypatch, caplog
 ):
-    fake.lists["/v1/tags"] = [tag(i, ts(i)) for i in range(250)]
+    fake.lists["/v1/shortcuts"] = [tag(i, ts(i)) for i in range(250)]
     change_after_first_page(fake, monkeypatch, lambda tags: tags.pop(0), times=10)
-    state = {"bookmarks": {"tags": {"updated_at": ts(10)}}}
+    state = {"bookmarks": {"shortcuts": {"updated_at": ts(10)}}}
     with caplog.at_level(logging.WARNING):
-        messages = run(client, settings, "tags", state=state)
+        messages = run(client, settings, "shortcuts", state=state)
     assert last_bookmark(messages) == {"updated_at": ts(10)}  # the next run reads it again
-    assert "GET /v1/tags changed during each of 4 reads" in caplog.text
+    assert "GET /v1/shortcuts changed during each of 4 reads" in caplog.text
 
 
 def test_a_list_that_holds_still_is_read_twice_and_yields_once(fake, client):
-    fake.lists["/v1/tags"] = [tag(i, ts(i)) for i in range(250)]
-    pager = ListPager(client, "/v1/tags", 100)
+    fake.lists["/v1/shortcuts"] = [tag(i, ts(i)) for i in range(250)]
+    pager = ListPager(client, "/v1/shortcuts", 100)
     pages = list(pager.pages())
     assert [len(p) for p in pages] == [100, 100, 50] and pager.complete
     assert len(fake.requests) == 6
@@ -318,9 +319,9 @@ def test_a_list_that_ignores_its_page_parameter_stops_with_one_clear_line(rsps, 
     """Held before too (a page of records already read stops the read); pinned here, with
     the re-reads that now follow a multi-page read."""
     full = json.dumps({"data": [tag(i, ts(i)) for i in range(100)]}).encode()
-    serve_bodies(rsps, TAGS, [full] * 50)
+    serve_bodies(rsps, LIST, [full] * 50)
     with pytest.raises(PagingError, match="only records already read; stopping instead"):
-        list(ListPager(client, "/v1/tags", 100).pages())
+        list(ListPager(client, "/v1/shortcuts", 100).pages())
 
 
 def test_a_cursor_list_that_ignores_its_cursor_stops(rsps, client):
@@ -345,10 +346,10 @@ def test_a_page_with_more_records_than_asked_is_cut_and_keeps_the_bookmark(
 ):
     """Before: all 1,000 records of the answer were kept."""
     many = json.dumps({"data": [tag(i, ts(i)) for i in range(1000)], "links": {"next": None}})
-    serve_bodies(rsps, TAGS, [many.encode()])
-    state = {"bookmarks": {"tags": {"updated_at": ts(0)}}}
+    serve_bodies(rsps, LIST, [many.encode()])
+    state = {"bookmarks": {"shortcuts": {"updated_at": ts(0)}}}
     with caplog.at_level(logging.WARNING):
-        messages = run(client, settings, "tags", state=state)
+        messages = run(client, settings, "shortcuts", state=state)
     assert len(records(messages)) == 100
     assert last_bookmark(messages) == {"updated_at": ts(0)}
     assert "1 answers held more than the 100 records asked for" in caplog.text

@@ -78,7 +78,7 @@ def test_sync_logs_metrics_and_a_summary_with_requests_retries_and_waits(
     search_requests = fake.search_count()
     # records, look-back (a first run re-reads nothing), requests, retries, 429 waits
     assert rows["customers"][:5] == ["1200", "0", str(search_requests), "1", "1"]
-    assert rows["tags"][:5] == ["30", "0", "1", "0", "0"]
+    assert rows["tags"][:5] == ["30", "0", "2", "0", "0"]  # the list, then deleted=true
     assert "%" in text and "records/s" in text  # progress lines, with percent done
     assert "c5@example.com" not in text and "Customer 5" not in text  # no record contents
 

@@ -15,7 +15,7 @@ from tests.fakes import resource, ts
 from tests.samples import selected_catalog
 
 GOOD = {"api_token": "abc", "start_date": "2024-01-01T00:00:00Z"}
-STATE = {"bookmarks": {"tags": {"updated_at": ts(5)}}, "currently_syncing": None}
+STATE = {"bookmarks": {"shortcuts": {"updated_at": ts(5)}}, "currently_syncing": None}
 
 
 def info(caplog) -> list[str]:
@@ -57,7 +57,7 @@ def test_a_wrapped_state_is_unwrapped_and_said_at_info(caplog, wrapped, said):
     [
         ({"type": "STATE", "value": [1]}, "'value' must be a JSON object"),
         ({"singer_state": "x"}, "'singer_state' must be a JSON object"),
-        ({"type": "RECORD", "stream": "tags", "record": {}}, "no 'bookmarks'"),
+        ({"type": "RECORD", "stream": "shortcuts", "record": {}}, "no 'bookmarks'"),
         ({"value": STATE}, "no 'bookmarks'"),
         ({"customers": {"updated_at": ts(1)}}, "no 'bookmarks'"),
         ({"type": "STATE", "value": {"bookmarks": []}}, "'bookmarks' must be an object"),
@@ -75,11 +75,11 @@ def test_a_state_file_holding_null_is_a_config_error(tmp_path):
         read_state_file(str(path))
 
 
-def run_tags(tmp_path, capsys, fake, state_file: str) -> tuple[int, list[dict], str]:
-    fake.lists["/v1/tags"] = [resource("tag", i, ts(i)) for i in range(10)]
+def run_list(tmp_path, capsys, fake, state_file: str) -> tuple[int, list[dict], str]:
+    fake.lists["/v1/shortcuts"] = [resource("shortcut", i, ts(i)) for i in range(10)]
     config, catalog = tmp_path / "c.json", tmp_path / "catalog.json"
     config.write_text(json.dumps(GOOD))
-    catalog.write_text(json.dumps(selected_catalog("tags")))
+    catalog.write_text(json.dumps(selected_catalog("shortcuts")))
     argv = ["--config", str(config), "--catalog", str(catalog), "--state", state_file]
     code = main(argv)
     out, err = capsys.readouterr()
@@ -92,16 +92,16 @@ def run_tags(tmp_path, capsys, fake, state_file: str) -> tuple[int, list[dict], 
 def test_the_cli_resumes_from_a_wrapped_state_file(tmp_path, capsys, fake, content):
     path = tmp_path / "state.json"
     path.write_text(json.dumps(content))
-    code, messages, err = run_tags(tmp_path, capsys, fake, str(path))
+    code, messages, err = run_list(tmp_path, capsys, fake, str(path))
     assert code == 0, err
     states = [m["value"] for m in messages if m["type"] == "STATE"]
     assert states[0]["bookmarks"] == STATE["bookmarks"]  # the bookmark was read, not dropped
     records = [m["record"] for m in messages if m["type"] == "RECORD"]
-    assert len(records) == 5  # tags stamped since ts(5) only: no silent full re-sync
+    assert len(records) == 5  # shortcuts stamped since ts(5) only: no silent full re-sync
 
 
 def test_the_cron_scripts_first_run_passes(tmp_path, capsys, fake):
-    code, messages, err = run_tags(tmp_path, capsys, fake, str(tmp_path / "state.json"))
+    code, messages, err = run_list(tmp_path, capsys, fake, str(tmp_path / "state.json"))
     assert code == 0 and "CRITICAL" not in err, err
     assert "does not exist yet: a first run" in err
     assert len([m for m in messages if m["type"] == "RECORD"]) == 10

@@ -28,6 +28,7 @@ PATH = {name: cls.path for name, cls in STREAMS.items() if issubclass(cls, ListS
 # synced end to end against the sandbox in tests/e2e).
 CORE = ("customers", "conversations", "messages", "notes", "kobjects", "users", "teams", "tags")
 CORE += ("shortcuts",)
+INCREMENTAL = tuple(name for name in CORE if STREAMS[name].replication_key)
 NOW = datetime(2025, 3, 1, tzinfo=UTC)  # ts(86400) ≈ 2025-03-02: records after it are "future"
 
 
@@ -65,7 +66,8 @@ def test_full_sync_emits_every_record_valid_against_its_schema(fake, client, set
         if message["type"] == "SCHEMA":
             schemas[message["stream"]] = message["schema"]
             assert message["key_properties"] == ["id"]
-            assert message["bookmark_properties"] == ["updated_at"]
+            incremental = message["stream"] in INCREMENTAL
+            assert message.get("bookmark_properties") == (["updated_at"] if incremental else None)
         elif message["type"] == "RECORD":
             assert message["stream"] in schemas, "RECORD before its SCHEMA"
             assert RFC3339.match(message["time_extracted"])
@@ -75,7 +77,13 @@ def test_full_sync_emits_every_record_valid_against_its_schema(fake, client, set
         assert sorted(emitted) == sorted(r["id"] for r in records), name
     final = messages[-1]
     assert final["type"] == "STATE" and final["value"]["currently_syncing"] is None
-    assert set(final["value"]["bookmarks"]) == set(CORE)
+    assert set(final["value"]["bookmarks"]) == set(INCREMENTAL)
+    # The full table's records carry its read's version, which is then activated.
+    versions = {m["version"] for m in messages if m.get("stream") == "tags" and "version" in m}
+    (activated,) = [m for m in messages if m["type"] == "ACTIVATE_VERSION"]
+    assert versions == {activated["version"]} and activated["stream"] == "tags"
+    last_tag = max(i for i, m in enumerate(messages) if m.get("stream") == "tags")
+    assert messages[last_tag] == activated  # after every record of its version
 
 
 def test_state_is_never_ahead_of_the_records_written(fake, client, settings):
@@ -160,12 +168,13 @@ def test_second_run_reads_only_what_changed(fake, client, settings):
     first = run_sync(client, settings)
     state = first[-1]["value"]
     changed = {}
-    for name in ("customers", "tags"):
+    for name in ("customers", "shortcuts"):
         for record in truth[name][10:15]:
             record["attributes"]["updatedAt"] = ts(20_000)
             changed.setdefault(name, set()).add(record["id"])
     second = run_sync(client, settings, state=state)
-    for name in CORE:
+    assert len(records_of(second, "tags")) == 300  # a full table: read whole every run
+    for name in INCREMENTAL:
         bookmark = state["bookmarks"][name]["updated_at"]
         # Search streams read again the look-back's 5 minutes before the bookmark (an update
         # indexed late is still read); lists read from the bookmark (gte).
@@ -177,7 +186,7 @@ def test_second_run_reads_only_what_changed(fake, client, settings):
         # Only what changed, plus the records the look-back or the bookmark's gte reads again.
         assert emitted == changed.get(name, set()) | again, name
     no_lookback = run_sync(client, replace(settings, lookback_seconds=0), state=state)
-    for name in CORE:
+    for name in INCREMENTAL:
         bookmark = state["bookmarks"][name]["updated_at"]
         at_bookmark = {r["id"] for r in truth[name] if r["attributes"]["updatedAt"] == bookmark}
         emitted = {r["id"] for r in records_of(no_lookback, name)}
@@ -191,14 +200,14 @@ def minutes_of(stamp: str) -> float:
 
 
 def test_list_streams_filter_here_and_bookmark_only_at_the_end(fake, client, settings):
-    fake.lists["/v1/tags"] = [sample("tags", i, ts(i)) for i in range(250)]  # 3 pages
-    state = {"bookmarks": {"tags": {"updated_at": ts(200)}}}
-    messages = run_sync(client, settings, selected_catalog("tags"), state)
-    assert sorted(r["name"] for r in records_of(messages, "tags")) == sorted(
-        f"tag-{i}" for i in range(200, 250)
+    fake.lists["/v1/shortcuts"] = [sample("shortcuts", i, ts(i)) for i in range(250)]  # 3 pages
+    state = {"bookmarks": {"shortcuts": {"updated_at": ts(200)}}}
+    messages = run_sync(client, settings, selected_catalog("shortcuts"), state)
+    assert sorted(r["id"] for r in records_of(messages, "shortcuts")) == sorted(
+        r["id"] for r in fake.lists["/v1/shortcuts"][200:]
     )
     marks = [
-        m["value"]["bookmarks"]["tags"]["updated_at"] for m in messages if m["type"] == "STATE"
+        m["value"]["bookmarks"]["shortcuts"]["updated_at"] for m in messages if m["type"] == "STATE"
     ]
     assert marks[:3] == [ts(200)] * 3  # unchanged while pages remain: they may hold older records
     assert marks[-1] == ts(249)
@@ -255,7 +264,8 @@ def test_cli_sync_writes_only_singer_messages_to_stdout(tmp_path, capsys, fake):
     assert main(["--config", str(config), "--catalog", str(catalog)]) == 0
     out, err = capsys.readouterr()
     kinds = [json.loads(line)["type"] for line in out.splitlines()]
-    assert set(kinds) == {"SCHEMA", "RECORD", "STATE"} and kinds.count("RECORD") == 60
+    assert set(kinds) == {"SCHEMA", "RECORD", "STATE", "ACTIVATE_VERSION"}
+    assert kinds.count("RECORD") == 60 and kinds.count("ACTIVATE_VERSION") == 1  # tags
     assert not re.search(r"c\d+@example\.com|to@example\.com", err)  # no record contents
 
 
