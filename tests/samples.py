@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import jsonschema
@@ -20,6 +21,71 @@ REL = {"data": {"type": "user", "id": "5" * 24}, "links": {"self": "/v1/users/" 
 def validate(record: dict, schema: dict) -> None:
     """Draft 4 + RFC 3339 date-times, as singer-check-tap does."""
     jsonschema.Draft4Validator(schema, format_checker=FORMATS).validate(record)
+
+
+# The keywords validate_all understands: the schemas use no others (tests/test_schemas.py).
+PLAIN_KEYWORDS = {"type", "properties", "items", "format", "description"}
+
+
+def _plain(schema: dict) -> bool:
+    items = schema.get("items")
+    return (
+        set(schema) <= PLAIN_KEYWORDS
+        and all(_plain(sub) for sub in schema.get("properties", {}).values())
+        and (not isinstance(items, dict) or _plain(items))
+    )
+
+
+def shape(value: Any, schema: dict) -> Any:
+    """What validation against `schema` (of PLAIN_KEYWORDS only) can see of a value: the JSON
+    types of the properties it declares, all the way down (an undeclared key is never looked
+    at: objects are open), and of a date-time string only whether it is RFC 3339."""
+    if isinstance(value, dict):
+        declared = schema.get("properties") or {}
+        return (
+            "{}",
+            tuple(sorted((k, shape(v, declared[k])) for k, v in value.items() if k in declared)),
+        )
+    if isinstance(value, list):
+        items = schema.get("items")
+        return (
+            "[]",
+            frozenset(shape(item, items) for item in value) if isinstance(items, dict) else (),
+        )
+    if isinstance(value, str):
+        return "date-time" if schema.get("format") and RFC3339.match(value) else "string"
+    return type(value).__name__  # bool, int, float, NoneType
+
+
+def validate_all(records: Iterable[dict], schema: dict) -> int:
+    """validate() every record, exactly, but faster: against a schema of PLAIN_KEYWORDS a
+    record is valid when it is an object and each declared field's value is valid against
+    that field's schema, and values of one shape pass or fail together; so each field's
+    distinct shapes are validated once (a sync's 44,000 records, a few thousand values).
+    Returns the number of values validated."""
+    records = list(records)
+    if not _plain(schema) or schema.get("type") != "object":
+        for record in records:
+            validate(record, schema)
+        return len(records)
+    declared = schema.get("properties", {})
+    values: dict[tuple[str, Any], Any] = {}
+    for record in records:
+        if not isinstance(record, dict):
+            validate(record, schema)  # raises: not an object
+        for key, value in record.items():
+            if key in declared:
+                values.setdefault((key, shape(value, declared[key])), value)
+    validators = {
+        key: jsonschema.Draft4Validator(sub, format_checker=FORMATS)
+        for key, sub in declared.items()
+    }
+    for (key, _), value in values.items():
+        error = jsonschema.exceptions.best_match(validators[key].iter_errors(value))
+        if error is not None:
+            error.path.appendleft(key)  # where, as validate() would say
+            raise error
+    return len(values)
 
 
 def sample(stream: str, n: int, updated: str, created: str | None = None) -> dict[str, Any]:

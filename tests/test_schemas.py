@@ -4,17 +4,23 @@ The schemas describe the record the tap emits: JSON:API ``attributes`` and
 relationship ``data`` flattened to the top level, every key in snake_case.
 """
 
+import copy
 import json
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
 import requests
 from jsonschema import Draft4Validator
-
+from jsonschema.exceptions import SchemaError
 from kustomer_sandbox import Sandbox
+
+from tap_kustomer.streams import STREAMS as TAP_STREAMS
 from tap_kustomer.transform import custom_attribute_resources, denest
-from tests.samples import validate
+from tests.samples import validate, validate_all
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "tap_kustomer" / "schemas"
 
@@ -353,231 +359,330 @@ def is_to_one(sub):
     )
 
 
-# ---------------------------------------------------------------- tests
-def test_all_schema_files_exist():
-    expected = (*STREAMS, *NEW_STREAMS)
-    assert len(set(expected)) == 21
-    missing = [s for s in expected if not (SCHEMA_DIR / f"{s}.json").is_file()]
-    assert not missing, f"missing schema files: {missing}"
+# ---------------------------------------------------------------- the rules, as one function
+def rule_violations(stream: str, text: str) -> list[str]:
+    """Every way the schema file `text` of `stream` breaks the rules, as "rule: where" lines
+    (empty when it follows them all). The rules, and why:
 
-
-def test_compatibility_tables_cover_every_stream():
-    assert set(SINGER_IO_1_1_FIELDS) == set(STREAMS)
-    assert set(MELTANO_EXTRA_FIELDS) == set(STREAMS)
-    assert set(TO_ONE_RELATIONSHIPS) == set(STREAMS)
-    assert set(NEW_TO_ONE_RELATIONSHIPS) == set(NEW_STREAMS)
-    assert set(NO_UPDATED_AT) | set(KEY_FIELDS) <= set(NEW_STREAMS)
-
-
-@pytest.mark.parametrize("stream", ALL_SCHEMAS)
-def test_file_is_two_space_indented_json(stream):
-    text = (SCHEMA_DIR / f"{stream}.json").read_text(encoding="utf-8")
-    assert "\t" not in text
-    assert text.endswith("\n")
-    bad = [
-        n for n, line in enumerate(text.splitlines(), 1) if (len(line) - len(line.lstrip(" "))) % 2
-    ]
-    assert not bad, f"odd indentation on lines {bad[:10]}"
-    load(stream)  # parses, without duplicate keys
-
-
-@pytest.mark.parametrize("stream", ALL_SCHEMAS)
-def test_valid_draft4(stream):
-    Draft4Validator.check_schema(load(stream))
-
-
-@pytest.mark.parametrize("stream", ALL_SCHEMAS)
-def test_top_level_is_an_open_object(stream):
-    schema = load(stream)
-    assert schema.get("type") == "object"
-    assert isinstance(schema.get("properties"), dict) and schema["properties"]
-    assert "additionalProperties" not in schema
-
-
-@pytest.mark.parametrize("stream", ALL_SCHEMAS)
-def test_no_additional_properties_anywhere(stream):
-    offenders = [d for d in schema_dicts(load(stream)) if "additionalProperties" in d]
-    assert not offenders, "objects must stay open: new Kustomer fields must never break a sync"
-
-
-@pytest.mark.parametrize("stream", ALL_SCHEMAS)
-def test_no_ref(stream):
-    text = (SCHEMA_DIR / f"{stream}.json").read_text(encoding="utf-8")
-    assert "$ref" not in text and "definitions" not in load(stream)
-
-
-@pytest.mark.parametrize("stream", ALL_SCHEMAS)
-def test_only_portable_draft4_keywords(stream):
-    bad = {}
-    for path, sub in nodes(load(stream)):
-        extra = set(sub) - ALLOWED_KEYWORDS
-        if extra:
-            bad[path] = sorted(extra)
-    assert not bad
-
-
-@pytest.mark.parametrize("stream", ALL_SCHEMAS)
-def test_ids_first_and_required_fields(stream):
-    props = load(stream)["properties"]
+    - two-space-indented JSON without tabs or duplicate keys, ending in a newline;
+    - a valid draft 4 schema whose top level is an open object (no additionalProperties
+      anywhere: a new Kustomer field must never break a sync), without $ref/definitions and
+      with only the keywords singer-python keeps (ALLOWED_KEYWORDS);
+    - the key fields first (KEY_FIELDS, else id, type), nullable strings, and the stream's
+      timestamp (updated_at, or NO_UPDATED_AT's) a nullable date-time;
+    - every field a list of distinct JSON types with "null" and a real one, in an order
+      singer.Transformer cannot mangle; arrays declare items, objects properties;
+    - *_at fields are date-times, date-time only on plain nullable strings, durations numbers,
+      integers only for counters.
+    """
+    out: list[str] = []
+    if "\t" in text:
+        out.append("json: a tab")
+    if not text.endswith("\n"):
+        out.append("json: no final newline")
+    odd = [n for n, line in enumerate(text.splitlines(), 1) if (len(line) - len(line.lstrip())) % 2]
+    if odd:
+        out.append(f"json: odd indentation on lines {odd[:10]}")
+    try:
+        schema = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except ValueError as exc:
+        return [*out, f"json: {exc}"]
+    try:
+        Draft4Validator.check_schema(schema)
+    except SchemaError as exc:
+        out.append(f"draft 4: {exc.message}")
+    if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
+        return [*out, "top level: not an object with properties"]
+    if not schema["properties"]:
+        out.append("top level: no properties")
+    if any("additionalProperties" in d for d in schema_dicts(schema)):
+        out.append("open objects: additionalProperties")
+    if "$ref" in text or "definitions" in schema:
+        out.append("portable: $ref or definitions")
+    props = schema["properties"]
     keys = KEY_FIELDS.get(stream, ("id", "type"))
-    assert tuple(props)[:2] == keys
-    for key in keys:
-        assert props[key]["type"] == ["null", "string"]
-    if stream in NO_UPDATED_AT:
-        stamp, _why = NO_UPDATED_AT[stream]
-        assert "updated_at" not in props, "declares updated_at: drop it from NO_UPDATED_AT"
-        assert props[stamp] == DATE_TIME
+    if tuple(props)[:2] != keys:
+        out.append(f"key fields: the first two are {tuple(props)[:2]}, not {keys}")
+    out += [f"key fields: {k} is not a nullable string" for k in keys if not _is_str(props, k)]
+    stamp = NO_UPDATED_AT[stream][0] if stream in NO_UPDATED_AT else "updated_at"
+    if props.get(stamp) != DATE_TIME:
+        out.append(f"timestamp: {stamp} is not a nullable date-time")
+    if stream in NO_UPDATED_AT and "updated_at" in props:
+        out.append("timestamp: declares updated_at: drop it from NO_UPDATED_AT")
+    for path, sub in nodes(schema):
+        out += [f"{rule}: {path}" for rule in _node_rules(stream, path, sub)]
+    return out
+
+
+def _is_str(props: dict, key: str) -> bool:
+    return props.get(key, {}).get("type") == ["null", "string"]
+
+
+def _node_rules(stream: str, path: str, sub: dict) -> Iterator[str]:
+    """The rules one property (or array item) at `path` breaks."""
+    t, name = sub.get("type"), leaf_name(path)
+    if set(sub) - ALLOWED_KEYWORDS:
+        yield f"keywords {sorted(set(sub) - ALLOWED_KEYWORDS)}"
+    if not (
+        isinstance(t, list)
+        and "null" in t
+        and len(t) >= 2
+        and len(set(t)) == len(t)
+        and set(t) <= JSON_TYPES
+    ):
+        yield f"nullable with a real type (not {t!r})"
+    real = [x for x in types_of(sub) if x != "null"]
+    if "string" in real and any(real.index(x) > real.index("string") for x in real):
+        yield f"type order: 'string' must come last of {real}"
+    if "boolean" in real and len(real) > 1:
+        yield f"type order: 'boolean' cannot share a type list: {real}"
+    if "integer" in real and "number" in real:
+        yield "type order: integer and number together"
+    if "array" in real and not isinstance(sub.get("items"), dict):
+        yield "array without items"
+    if "object" in real and not isinstance(sub.get("properties"), dict):
+        yield "object without properties"
+    at_field = name.endswith("_at") and (stream, path) not in AT_NOT_DATETIME
+    if at_field and sub.get("format") != "date-time":
+        yield "*_at without format date-time"
+    if "format" in sub and (sub["format"] != "date-time" or t != ["null", "string"]):
+        yield f"format {sub['format']!r} on {t!r}"
+    duration = name in DURATION_NAMES and (stream, path) not in DURATION_EXCEPTIONS
+    if duration and (t != ["null", "number"] or "format" in sub):
+        yield "duration not a number"
+    counter = name in INTEGER_NAMES or path.rsplit(".", 1)[0].endswith("_by_channel")
+    if "integer" in real and not counter:
+        yield "integer for a non-counter (use number)"
+
+
+def schema_text(stream: str) -> str:
+    return (SCHEMA_DIR / f"{stream}.json").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- tests
+def test_the_schema_files_are_the_taps_streams():
+    """One schema file per stream of the tap (kobject_<klass> streams share kobjects'), no
+    file the tap never reads; the stream tables below name real streams."""
+    files = {path.stem for path in SCHEMA_DIR.glob("*.json")}
+    assert files == {cls.schema_file() for cls in TAP_STREAMS.values()}
+    assert set(STREAMS) | set(NEW_STREAMS) == set(TAP_STREAMS)
+
+
+def test_every_schema_follows_the_rules():
+    broken = {stream: rule_violations(stream, schema_text(stream)) for stream in ALL_SCHEMAS}
+    assert {stream: found for stream, found in broken.items() if found} == {}
+
+
+def test_every_streams_key_and_bookmark_are_declared():
+    """What discovery declares as key properties and replication key is in the schema the
+    stream emits: a nullable string key, a nullable date-time bookmark."""
+    bad = {}
+    for name, cls in TAP_STREAMS.items():
+        props = load(cls.schema_file())["properties"]
+        wrong = [k for k in cls.key_properties if not _is_str(props, k)]
+        if cls.replication_key and props.get(cls.replication_key) != DATE_TIME:
+            wrong.append(cls.replication_key)
+        if wrong:
+            bad[name] = wrong
+    assert bad == {}
+
+
+def _set(dotted: str, value: Any) -> Callable[[dict], None]:
+    def plant(schema: dict) -> None:
+        *parents, last = dotted.split(".")
+        node = schema
+        for part in parents:
+            node = node["items"] if part == "[]" else node["properties"][part]
+        if last == "[]":
+            node["items"] = value
+        else:
+            node["properties"][last] = value
+
+    return plant
+
+
+def _drop(field: str) -> Callable[[dict], None]:
+    return lambda schema: schema["properties"].pop(field)
+
+
+def _first_last(schema: dict) -> None:
+    props = schema["properties"]
+    props["id"] = props.pop("id")
+
+
+# Defects planted into a copy of a real schema: (stream, plant, what the rules must say).
+# Each proves that its rule can fail.
+PLANTED: dict[str, tuple[str, Callable[[dict], None] | Callable[[str], str], str]] = {
+    "wrong type: a number for a timestamp": (
+        "notes",
+        _set("created_at", {"type": ["null", "number"]}),
+        "*_at without format",
+    ),
+    "a type that is not a list": ("tags", _set("name", {"type": "string"}), "nullable with"),
+    "not nullable": ("tags", _set("name", {"type": ["string"]}), "nullable with"),
+    "an unknown type": ("tags", _set("name", {"type": ["null", "text"]}), "nullable with"),
+    "string before number": (
+        "customers",
+        _set("rev", {"type": ["null", "string", "integer"]}),
+        "'string' must",
+    ),
+    "integer where the API sends fractions": (
+        "conversations",
+        _set("satisfaction", {"type": ["null", "integer"]}),
+        "non-counter",
+    ),
+    "boolean in a type list": (
+        "tags",
+        _set("deleted", {"type": ["null", "boolean", "string"]}),
+        "'boolean' cannot",
+    ),
+    "a duration as an integer": (
+        "conversations",
+        _set("first_done.time", {"type": ["null", "integer"]}),
+        "duration",
+    ),
+    "an _at field without date-time": (
+        "notes",
+        _set("deleted_at", {"type": ["null", "string"]}),
+        "*_at without format",
+    ),
+    "date-time on an object": (
+        "notes",
+        _set("body", {"type": ["null", "object"], "properties": {}, "format": "date-time"}),
+        "format 'date-time'",
+    ),
+    "an array without items": ("teams", _set("members", {"type": ["null", "array"]}), "items"),
+    "an object without properties": (
+        "customers",
+        _set("custom", {"type": ["null", "object"]}),
+        "without properties",
+    ),
+    "additionalProperties": (
+        "tags",
+        lambda s: s.update(additionalProperties=False),
+        "additionalProperties",
+    ),
+    "a nested additionalProperties": (
+        "customers",
+        _set("custom", {"type": ["null", "object"], "properties": {}, "additionalProperties": {}}),
+        "additionalProperties",
+    ),
+    "a $ref": (
+        "tags",
+        _set("color", {"$ref": "#/definitions/color", "type": ["null", "string"]}),
+        "$ref",
+    ),
+    "a keyword singer-python drops": (
+        "tags",
+        _set("color", {"type": ["null", "string"], "enum": ["red"]}),
+        "keywords",
+    ),
+    "missing key property": ("customers", _drop("id"), "key fields"),
+    "key property not first": ("tags", _first_last, "key fields: the first two"),
+    "key property of the wrong type": (
+        "custom_attribute_metadata",
+        _set("name", {"type": ["null", "integer"]}),
+        "key fields",
+    ),
+    "missing replication key": ("messages", _drop("updated_at"), "timestamp: updated_at"),
+    "created_at bookmark not a date-time": (
+        "audit_logs",
+        _set("created_at", {"type": ["null", "string"]}),
+        "timestamp: created_at",
+    ),
+    "invalid draft 4": ("tags", _set("name", {"type": ["null", "string"], "items": 3}), "draft 4"),
+}
+TEXT_PLANTED: dict[str, tuple[str, Callable[[str], str], str]] = {
+    "a tab": ("tags", lambda t: t.replace("  ", "\t", 1), "json: a tab"),
+    "odd indentation": (
+        "tags",
+        lambda t: t.replace('\n  "properties"', '\n   "properties"'),
+        "odd",
+    ),
+    "no final newline": ("tags", lambda t: t.rstrip("\n"), "final newline"),
+    "a duplicate key": (
+        "tags",
+        lambda t: t.replace('"properties": {', '"properties": {"id": {}, ', 1),
+        "duplicate",
+    ),
+}
+
+
+@pytest.mark.parametrize("defect", [*PLANTED, *TEXT_PLANTED])
+def test_the_rules_catch_a_planted_defect(defect):
+    if defect in PLANTED:
+        stream, plant, said = PLANTED[defect]
+        schema = copy.deepcopy(load(stream))
+        plant(schema)
+        text = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
     else:
-        assert props["updated_at"] == DATE_TIME
+        stream, change, said = TEXT_PLANTED[defect]
+        text = change(schema_text(stream))
+    assert rule_violations(stream, schema_text(stream)) == []  # the real file passes
+    found = rule_violations(stream, text)
+    assert any(said in line for line in found), found
 
 
-@pytest.mark.parametrize("stream", ALL_SCHEMAS)
-def test_every_field_is_nullable_with_a_real_type(stream):
-    bad = {}
-    for path, sub in nodes(load(stream)):
-        t = sub.get("type")
-        if not (
-            isinstance(t, list)
-            and "null" in t
-            and len(t) >= 2
-            and len(set(t)) == len(t)
-            and set(t) <= JSON_TYPES
-        ):
-            bad[path] = t
-    assert not bad, f"need a list with 'null' plus at least one real type: {bad}"
-
-
-@pytest.mark.parametrize("stream", ALL_SCHEMAS)
-def test_type_order_is_safe_for_singer_transformer(stream):
-    """singer.Transformer tries the listed types in order (null last) and keeps the
-    first that converts: "string" converts anything (a dict becomes its Python repr),
-    "boolean" converts anything, "integer" truncates 1.9 to 1."""
-    bad = {}
-    for path, sub in nodes(load(stream)):
-        real = [t for t in types_of(sub) if t != "null"]
-        if "string" in real and any(real.index(t) > real.index("string") for t in real):
-            bad[path] = f"'string' must come last of {real}"
-        if "boolean" in real and len(real) > 1:
-            bad[path] = f"'boolean' cannot share a type list: {real}"
-        if "integer" in real and "number" in real:
-            bad[path] = "integer and number together"
-    assert not bad
-
-
-@pytest.mark.parametrize("stream", ALL_SCHEMAS)
-def test_arrays_have_items(stream):
+def test_timestamps_not_named_at_are_date_time():
     bad = [
-        path
-        for path, sub in nodes(load(stream))
-        if "array" in types_of(sub) and not isinstance(sub.get("items"), dict)
+        (stream, dotted)
+        for stream, paths in EXTRA_DATETIME_PATHS.items()
+        for dotted in paths
+        if at_path(load(stream), dotted).get("format") != "date-time"
     ]
-    assert not bad, f"arrays without items: {bad}"
+    assert bad == []
 
 
-@pytest.mark.parametrize("stream", ALL_SCHEMAS)
-def test_objects_declare_properties(stream):
-    bad = [
-        path
-        for path, sub in nodes(load(stream))
-        if "object" in types_of(sub) and not isinstance(sub.get("properties"), dict)
-    ]
-    assert not bad
-
-
-@pytest.mark.parametrize("stream", ALL_SCHEMAS)
-def test_at_fields_are_date_time(stream):
-    bad = [
-        path
-        for path, sub in nodes(load(stream))
-        if leaf_name(path).endswith("_at")
-        and (stream, path) not in AT_NOT_DATETIME
-        and sub.get("format") != "date-time"
-    ]
-    assert not bad, f"*_at fields without format date-time: {bad}"
-
-
-@pytest.mark.parametrize("stream", ALL_SCHEMAS)
-def test_date_time_format_only_on_plain_strings(stream):
-    bad = {}
-    for path, sub in nodes(load(stream)):
-        if "format" in sub and (
-            sub["format"] != "date-time" or sub.get("type") != ["null", "string"]
-        ):
-            bad[path] = sub
-    assert not bad
-
-
-@pytest.mark.parametrize("stream", sorted(EXTRA_DATETIME_PATHS))
-def test_timestamps_not_named_at_are_date_time(stream):
-    schema = load(stream)
-    for dotted in EXTRA_DATETIME_PATHS[stream]:
-        assert at_path(schema, dotted).get("format") == "date-time", dotted
-
-
-@pytest.mark.parametrize("stream", ALL_SCHEMAS)
-def test_durations_are_numbers(stream):
-    bad = {}
-    for path, sub in nodes(load(stream)):
-        if (
-            leaf_name(path) in DURATION_NAMES
-            and (stream, path) not in DURATION_EXCEPTIONS
-            and (sub.get("type") != ["null", "number"] or "format" in sub)
-        ):
-            bad[path] = sub
-    assert not bad
-
-
-@pytest.mark.parametrize("stream", ALL_SCHEMAS)
-def test_integer_only_for_counters(stream):
-    bad = [
-        path
-        for path, sub in nodes(load(stream))
-        if "integer" in types_of(sub)
-        and leaf_name(path) not in INTEGER_NAMES
-        and not path.rsplit(".", 1)[0].endswith("_by_channel")
-    ]
-    assert not bad, f"use number unless the API guarantees integers: {bad}"
-
-
-@pytest.mark.parametrize("stream", STREAMS)
-def test_singer_io_1_1_fields_still_present(stream):
-    props = load(stream)["properties"]
-    missing = [f for f in SINGER_IO_1_1_FIELDS[stream] if f not in props]
-    assert not missing, f"dropping singer-io 1.1 columns breaks the drop-in upgrade: {missing}"
-
-
-@pytest.mark.parametrize("stream", STREAMS)
-def test_meltano_and_dbt_fields_present(stream):
-    props = load(stream)["properties"]
-    missing = [f for f in MELTANO_EXTRA_FIELDS[stream] if f not in props]
-    assert not missing
-
-
-@pytest.mark.parametrize("stream", sorted(FORMERLY_STRING_ARRAYS))
-def test_arrays_singer_io_typed_as_string_are_arrays(stream):
-    props = load(stream)["properties"]
-    bad = {
-        f: props[f].get("type")
-        for f in FORMERLY_STRING_ARRAYS[stream]
-        if props[f].get("type") != ["null", "array"]
+def test_singer_io_1_1_fields_still_present():
+    """Dropping a singer-io 1.1 column breaks the drop-in upgrade."""
+    missing = {
+        stream: [f for f in fields if f not in load(stream)["properties"]]
+        for stream, fields in SINGER_IO_1_1_FIELDS.items()
     }
-    assert not bad
+    assert {stream: fields for stream, fields in missing.items() if fields} == {}
 
 
-@pytest.mark.parametrize("stream", CUSTOM_STREAMS)
-def test_custom_is_an_open_object_without_tenant_keys(stream):
-    assert load(stream)["properties"]["custom"] == {"type": ["null", "object"], "properties": {}}
+def test_meltano_and_dbt_fields_present():
+    missing = {
+        stream: [f for f in fields if f not in load(stream)["properties"]]
+        for stream, fields in MELTANO_EXTRA_FIELDS.items()
+    }
+    assert {stream: fields for stream, fields in missing.items() if fields} == {}
 
 
-@pytest.mark.parametrize("stream", STREAMS)
-def test_relationship_shapes(stream):
-    props = load(stream)["properties"]
-    bad = [r for r in TO_ONE_RELATIONSHIPS[stream] if not is_to_one(props.get(r, {}))]
-    for rel in TO_MANY_RELATIONSHIPS.get(stream, []):
-        sub = props.get(rel, {})
-        if sub.get("type") != ["null", "array"] or not is_to_one(sub.get("items", {})):
-            bad.append(rel)
-    assert not bad, f"not {{id, type}} relationship objects: {bad}"
+def test_arrays_singer_io_typed_as_string_are_arrays():
+    bad = {
+        (stream, f): load(stream)["properties"][f].get("type")
+        for stream, fields in FORMERLY_STRING_ARRAYS.items()
+        for f in fields
+        if load(stream)["properties"][f].get("type") != ["null", "array"]
+    }
+    assert bad == {}
+
+
+def test_custom_is_an_open_object_without_tenant_keys():
+    bad = [s for s in CUSTOM_STREAMS if load(s)["properties"]["custom"] != OPEN_OBJECT]
+    assert bad == []
+
+
+def _bad_relationships(to_one: dict, to_many: dict) -> dict[str, list[str]]:
+    """Per stream, the relationships that are not {id, type} objects (or arrays of them)."""
+    bad = {}
+    for stream, names in to_one.items():
+        props = load(stream)["properties"]
+        wrong = [r for r in names if not is_to_one(props.get(r, {}))]
+        for rel in to_many.get(stream, []):
+            sub = props.get(rel, {})
+            if sub.get("type") != ["null", "array"] or not is_to_one(sub.get("items", {})):
+                wrong.append(rel)
+        if wrong:
+            bad[stream] = wrong
+    return bad
+
+
+def test_relationship_shapes():
+    assert _bad_relationships(TO_ONE_RELATIONSHIPS, TO_MANY_RELATIONSHIPS) == {}
+    assert _bad_relationships(NEW_TO_ONE_RELATIONSHIPS, NEW_TO_MANY_RELATIONSHIPS) == {}
 
 
 def test_conversation_sla_attribute_and_relationship_kept_apart():
@@ -621,13 +726,14 @@ def test_message_schema_is_a_real_message_schema():
         assert key in meta, key
 
 
-@pytest.mark.parametrize("field", ["to", "cc", "bcc"])
-def test_message_recipients_are_lists_of_strings_or_objects(field):
-    sub = load("messages")["properties"]["meta"]["properties"][field]
-    assert sub["type"] == ["null", "array"]
-    items = sub["items"]
-    assert set(items["type"]) == {"null", "string", "object"}
-    assert {"email", "name"} <= set(items["properties"])
+def test_message_recipients_are_lists_of_strings_or_objects():
+    meta = load("messages")["properties"]["meta"]["properties"]
+    for field in ("to", "cc", "bcc"):
+        sub = meta[field]
+        assert sub["type"] == ["null", "array"], field
+        items = sub["items"]
+        assert set(items["type"]) == {"null", "string", "object"}, field
+        assert {"email", "name"} <= set(items["properties"]), field
 
 
 def test_message_sender_is_string_or_object():
@@ -637,22 +743,14 @@ def test_message_sender_is_string_or_object():
 
 
 # ---------------------------------------------------------------- streams added after 1.x
-@pytest.mark.parametrize("stream", NEW_STREAMS)
-def test_new_stream_relationship_shapes(stream):
-    props = load(stream)["properties"]
-    bad = [r for r in NEW_TO_ONE_RELATIONSHIPS[stream] if not is_to_one(props.get(r, {}))]
-    for rel in NEW_TO_MANY_RELATIONSHIPS.get(stream, []):
-        sub = props.get(rel, {})
-        if sub.get("type") != ["null", "array"] or not is_to_one(sub.get("items", {})):
-            bad.append(rel)
-    assert not bad, f"not {{id, type}} relationship objects: {bad}"
-
-
-@pytest.mark.parametrize(
-    ("stream", "field"), [(s, f) for s, fields in OPEN_OBJECT_FIELDS.items() for f in fields]
-)
-def test_free_form_objects_are_open(stream, field):
-    assert load(stream)["properties"][field] == OPEN_OBJECT
+def test_free_form_objects_are_open():
+    bad = [
+        (stream, field)
+        for stream, fields in OPEN_OBJECT_FIELDS.items()
+        for field in fields
+        if load(stream)["properties"][field] != OPEN_OBJECT
+    ]
+    assert bad == []
 
 
 def test_audit_log_org_is_an_id_string_or_a_relationship():
@@ -814,3 +912,21 @@ def test_sandbox_records_validate(sandbox, stream):
         validate(record, schema)
         undeclared.update(_undeclared(record, schema))
     assert not undeclared, f"fields the schema does not declare: {sorted(undeclared)}"
+
+
+@pytest.mark.parametrize(
+    "defect", ["a schema typing a string field integer", "a record with a bad date-time"]
+)
+def test_a_sandbox_record_that_breaks_its_schema_fails_validation(sandbox, defect):
+    """The validation above and the e2e tests' validate_all can fail: a planted wrong type in
+    the schema, or a planted bad value in one of the sandbox's records."""
+    schema = copy.deepcopy(load("brands"))
+    records = [denest(r) for r in _resources(sandbox, "brands")]
+    validate_all(records, schema)  # as they are: valid
+    if defect == "a schema typing a string field integer":
+        assert all(isinstance(r["name"], str) for r in records)
+        schema["properties"]["name"] = {"type": ["null", "integer"]}
+    else:
+        records[-1] = {**records[-1], "created_at": "2024-13-01 25:00"}
+    with pytest.raises(jsonschema.ValidationError):
+        validate_all(records, schema)
