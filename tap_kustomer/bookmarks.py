@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tap_kustomer.timeutil import format_ts
 
@@ -24,6 +25,17 @@ class BookmarkRule:
 
     key: str | None
     looks_back: bool = False
+    # State keys earlier versions wrote for this bookmark, read when `key` is absent.
+    former_keys: tuple[str, ...] = ()
+
+    def saved(self, bookmark: dict[str, Any]) -> str:
+        """The bookmark a state holds for this stream ("" if none)."""
+        if self.key is None:
+            return ""
+        for key in (self.key, *self.former_keys):
+            if bookmark.get(key):
+                return str(bookmark[key])
+        return ""
 
     def start(self, saved: str, start_date: str, lookback_seconds: float) -> str:
         """Where this run reads from: the saved bookmark (less the look-back), or start_date
@@ -47,6 +59,8 @@ class BookmarkRule:
 SEARCH = BookmarkRule("updated_at", looks_back=True)
 LIST = BookmarkRule("updated_at")  # the lists' order is not updatedAt: no look-back helps
 AUDIT_LOG = BookmarkRule("created_at")  # entries never change; the server filters createdAt
-# Events are immutable and each one updates its conversation, which is read through search.
-EVENTS = BookmarkRule("created_at", looks_back=True)
+# Events are immutable and each one updates its conversation, which is read through search:
+# every event published before the conversations' updatedAt reached has been emitted. Before
+# 2.0.0 this bookmark was written as created_at (its value meant the same).
+EVENTS = BookmarkRule("published_at", looks_back=True, former_keys=("created_at",))
 FULL_TABLE = BookmarkRule(None)

@@ -34,7 +34,7 @@ from tap_kustomer.timeutil import canonical_ts, format_ts
 LOGGER = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
-BOOKMARK_KEYS = ("updated_at", "created_at")  # the replication keys; values are date-times
+BOOKMARK_KEYS = ("updated_at", "created_at", "published_at")  # replication keys: date-times
 
 
 class SingerWriter:
@@ -397,7 +397,7 @@ def sync_stream(
     name = stream.name
     rule = stream.bookmark  # where the run starts, and when its bookmark advances
     key = rule.key  # None: a full table, read whole every time
-    newest = (state["bookmarks"].get(name, {}).get(key) or "") if key else ""
+    newest = rule.saved(state["bookmarks"].get(name, {}))
     if newest > signpost:
         LOGGER.warning("%s: bookmark %s is in the future; nothing to read", name, newest)
         start = newest
