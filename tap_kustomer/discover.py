@@ -54,6 +54,7 @@ CUSTOM_STREAMS = {
 
 _STRING = {"type": ["null", "string"]}
 _DATE_TIME = {"type": ["null", "string"], "format": "date-time"}
+_IDS = {"type": ["null", "array", "string"], "items": {"type": "string"}}  # multi references
 # A custom attribute's type follows the suffix of its name (Kustomer's convention) …
 SUFFIX_TYPES: tuple[tuple[str, JSON], ...] = (
     ("Str", _STRING),
@@ -116,9 +117,13 @@ class OrgDefinitions:
 
 
 def custom_property(name: str, definition: JSON) -> JSON:
-    """The JSON schema of one custom attribute: by name suffix, else by declared type."""
+    """The JSON schema of one custom attribute: by name suffix, else by declared type. A
+    reference (…Id) whose definition says `multi: true` holds several ids (OAS metadata
+    example: ordersId, target kobject.order); one id alone may still arrive as a string."""
     if definition.get("tree") is not None:  # hierarchical pick-lists hold a string value
         return dict(_STRING)
+    if definition.get("multi") is True and (name.endswith("Id") or definition.get("type") == "id"):
+        return dict(_IDS)
     for suffix, schema in SUFFIX_TYPES:
         if name.endswith(suffix) and len(name) > len(suffix):
             return dict(schema)
