@@ -9,8 +9,8 @@ import time
 from collections import Counter
 
 import pytest
-
 from kustomer_sandbox import Sandbox
+
 from tests.e2e.harness import expected_ids, ground_truth, run_tap, run_tap_killed
 from tests.samples import selected_catalog
 
@@ -59,9 +59,10 @@ def test_kill_and_resume_under_shuffled_ties_loses_nothing(tmp_path):
 
 def changing_runs(tmp_path, lookback: float | None) -> tuple[dict, list]:
     """Records change before and during a first run while search indexes each update up to
-    3 s late; a second run, from the first one's state, starts once the lag has passed.
+    1 s late (well within the 300 s look-back); a second run, from the first one's state,
+    starts once the lag has passed.
     Returns the truth after the changes and both runs."""
-    lag = 3.0
+    lag = 1.0
     config = {} if lookback is None else {"lookback_seconds": lookback}
     with Sandbox(seed=33, scale=0.15, latency_ms=10, index_lag_seconds=lag, **UNLIMITED) as sb:
         stop = threading.Event()
