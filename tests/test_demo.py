@@ -8,6 +8,10 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration  # target-duckdb, installed by scripts/demo.sh
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from kustomer_sandbox import Sandbox
+
 from tests.integration.tools import index_unreachable
 
 

@@ -21,17 +21,16 @@ import pytest
 from tap_kustomer.about import CAPABILITIES, SETTINGS, about
 from tap_kustomer.streams import STREAMS
 from tests.e2e.harness import EVERYTHING, at_bookmark, expected_ids, ground_truth
-from tests.integration.tools import ROOT, tool_venv
+from tests.integration.tools import ROOT, VENVS, tool_venv
 
 pytestmark = pytest.mark.integration
 
-MELTANO = "meltano==4.4.1"
 STATE_ID = "dev:tap-kustomer-to-target-jsonl"
 
 
 @pytest.fixture(scope="module")
 def meltano_venv(package_index) -> Path:
-    return tool_venv("meltano", [MELTANO])
+    return tool_venv("meltano", VENVS["meltano"])
 
 
 def meltano_yml(meltano_venv: Path, path: Path = ROOT / "meltano.yml") -> dict[str, Any]:

@@ -1,10 +1,10 @@
 """A sandbox sync loaded into PostgreSQL by MeltanoLabs' target-postgres.
 
-PostgreSQL comes from Debian (`apt-get install -y postgresql` when its binaries are not
-there yet, which needs root). The test starts a throwaway cluster in a temporary directory,
-listening on loopback only, on a free port, with fsync off (as the `postgres` user when run as
-root, since initdb refuses root), and removes it afterwards. target-postgres is installed
-once in .venv-tools/target-postgres.
+PostgreSQL comes from the machine's packages: .ci/run installs Debian's `postgresql` when
+its binaries are missing; this module only uses them. The test starts a throwaway cluster in
+a temporary directory, listening on loopback only, on a free port, with fsync off (as the
+`postgres` user when run as root, since initdb refuses root), and removes it afterwards.
+target-postgres is installed once in .venv-tools/target-postgres.
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ import pytest
 
 from tap_kustomer.streams import STREAMS
 from tests.e2e.harness import EVERYTHING, expected_ids, ground_truth
-from tests.integration.tools import tool_venv
+from tests.integration.tools import VENVS, tool_venv
 
 pytestmark = pytest.mark.integration
 
-TARGET = "meltanolabs-target-postgres==0.8.1"
 SCHEMA = "kustomer"
 # (stream, column) → the PostgreSQL type target-postgres must give it, from our JSON schema.
 COLUMN_TYPES = {
@@ -63,24 +62,23 @@ COLUMN_TYPES = {
 
 
 def postgres_bin() -> Path:
-    """The directory of initdb, pg_ctl and psql, installing PostgreSQL if needed."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found:
-        if os.geteuid() != 0:
-            pytest.fail("PostgreSQL is not installed and installing it needs root")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for command in (
-            ["apt-get", "update", "-qq"],
-            ["apt-get", "install", "-y", "-qq", "postgresql"],
-        ):
-            done = subprocess.run(
-                command, env=env, capture_output=True, text=True, timeout=600, check=False
-            )
-            assert done.returncode == 0, f"{' '.join(command)}:\n{done.stderr[-3000:]}"
-        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    assert found, "no initdb under /usr/lib/postgresql/*/bin"
-    newest = max(found, key=lambda initdb: float(initdb.parent.parent.name))
-    return newest.parent
+    """The directory of initdb, pg_ctl and psql: Debian's newest, else the ones on PATH.
+
+    They come from the machine's packages (.ci/run installs them); without them this module
+    fails under CI and is skipped, saying why, elsewhere."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda initdb: float(initdb.parent.parent.name),
+    )
+    on_path = shutil.which("initdb")
+    if found:
+        return found[-1].parent
+    if on_path and shutil.which("pg_ctl") and shutil.which("psql"):
+        return Path(on_path).resolve().parent
+    reason = "PostgreSQL's initdb, pg_ctl and psql are not installed (apt-get install postgresql)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: .ci/run installs them")
+    pytest.skip(reason)
 
 
 @dataclass
@@ -142,7 +140,7 @@ def cluster(package_index) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="module")
 def target_postgres(package_index) -> Path:
-    return tool_venv("target-postgres", [TARGET]) / "bin" / "target-postgres"
+    return tool_venv("target-postgres", VENVS["target-postgres"]) / "bin" / "target-postgres"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 
 from tap_kustomer.streams import STREAMS
 from tests.e2e.harness import EVERYTHING
-from tests.integration.tools import tool_venv
+from tests.integration.tools import VENVS, tool_venv
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ sys.exit(check_tap.main())
 
 @pytest.fixture(scope="module")
 def singer_tools(package_index) -> Path:
-    return tool_venv("singer-tools", ["singer-tools==0.4.1"])
+    return tool_venv("singer-tools", VENVS["singer-tools"])
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,11 @@
 Each tool is installed once per machine under `.venv-tools/<tool>` at the repository top
 (gitignored), never into the tap's environment: the venv is reused while the requirements
 written in it are the ones asked for, and rebuilt otherwise (or after a failed install).
+
+`python -m tests.integration.tools` installs all of them at once, each venv by its own pip
+process; scripts/test.sh starts it in the background at the beginning of a full run, so the
+installs overlap the linters and the unit tests. A test that needs a tool meanwhile waits for
+its lock, then finds it installed.
 """
 
 from __future__ import annotations
@@ -10,11 +15,14 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -23,6 +31,14 @@ ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".venv-tools"
 INDEX_URL = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
 INSTALL_TIMEOUT = 600  # seconds, per pip command
+
+# Every tool of the integration tests: venv name → requirements, archive name → requirement.
+VENVS = {
+    "meltano": ["meltano==4.4.1"],
+    "target-postgres": ["meltanolabs-target-postgres==0.8.1"],
+    "singer-tools": ["singer-tools==0.4.1"],
+}
+DOWNLOADS = {"tap-kustomer-1.1.0": "tap-kustomer==1.1.0"}
 
 
 @cache
@@ -49,12 +65,23 @@ def _locked(name: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+_RUNNING: set[subprocess.Popen] = set()  # the pip processes of install_all, to stop them
+_RUNNING_LOCK = threading.Lock()
+
+
 def _run(command: list[str], what: str) -> None:
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{what} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with _RUNNING_LOCK:
+        _RUNNING.add(process)
+    try:
+        _, stderr = process.communicate(timeout=INSTALL_TIMEOUT)
+    finally:
+        process.kill()  # only if still running (a timeout)
+        process.wait()
+        with _RUNNING_LOCK:
+            _RUNNING.discard(process)
+    if process.returncode != 0:
+        raise RuntimeError(f"{what} failed ({process.returncode}):\n{stderr[-3000:]}")
 
 
 def tool_venv(name: str, requirements: list[str]) -> Path:
@@ -95,3 +122,36 @@ def downloaded(name: str, requirement: str) -> Path:
 
 def _archives(where: Path) -> list[Path]:
     return sorted(where.glob("*.tar.gz")) + sorted(where.glob("*.whl"))
+
+
+def install_all() -> int:
+    """Every venv and archive the integration tests use, concurrently; 1 if any failed (the
+    test that needs it then tries again and fails with pip's message)."""
+    reason = index_unreachable()
+    if reason:
+        sys.stderr.write(f"{reason}\n")
+        return 1
+
+    def stop(signum: int, frame: object) -> None:  # scripts/test.sh ended early: stop pip
+        with _RUNNING_LOCK:
+            for process in _RUNNING:
+                process.kill()
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    jobs = {name: (tool_venv, (name, requirements)) for name, requirements in VENVS.items()}
+    jobs |= {name: (downloaded, (name, requirement)) for name, requirement in DOWNLOADS.items()}
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        futures = {name: pool.submit(job, *args) for name, (job, args) in jobs.items()}
+    failed = 0
+    for name, future in futures.items():
+        if future.exception() is not None:
+            sys.stderr.write(f"{name}: {future.exception()}\n")
+            failed = 1
+        else:
+            sys.stderr.write(f"{name}: ready\n")
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(install_all())
