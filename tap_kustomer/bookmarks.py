@@ -63,4 +63,8 @@ AUDIT_LOG = BookmarkRule("created_at")  # entries never change; the server filte
 # every event published before the conversations' updatedAt reached has been emitted. Before
 # 2.0.0 this bookmark was written as created_at (its value meant the same).
 EVENTS = BookmarkRule("published_at", looks_back=True, former_keys=("created_at",))
+# What comes with a message (attachments) is created with it, which updates its conversation.
+PER_CONVERSATION = BookmarkRule("created_at", looks_back=True)
+# conversation_time documents only conversation_time_created_at for search.
+CREATED_SEARCH = BookmarkRule("created_at", looks_back=True)
 FULL_TABLE = BookmarkRule(None)

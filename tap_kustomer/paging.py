@@ -44,6 +44,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import re
 from collections import deque
 from collections.abc import Generator, Iterator
 from concurrent.futures import Future
@@ -64,6 +65,7 @@ SEARCH_WINDOW = 10_000  # a query reaches its first 10,000 results; totals from 
 CHUNK_FILL = 0.8  # a chunk aims at 8,000 records, so that its total stays exact
 BLOCK_ROUNDS = 10  # reads of a block sharing both timestamps (orders vary) before giving up
 LIST_READS = 4  # reads of a multi-page list until two in a row agree (ListPager)
+_LINKED_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # an id, not a word such as "attachments"
 
 
 @dataclass
@@ -90,6 +92,10 @@ class SearchSpec:
     object_prefix: str  # "customer" → customer_updated_at / customer_created_at
     include_deleted: bool = False
     path: str = SEARCH_PATH
+    # The time records are read in order of ("updated": updatedAt, <prefix>_updated_at), and
+    # the one that splits a block sharing it (None: a context that documents no other).
+    stamp: str = "updated"
+    split: str | None = "created"
 
 
 @dataclass
@@ -120,13 +126,9 @@ def attribute_ts(resource: JSON, field: str) -> str | None:
     return canonical_ts(_attribute(resource, field))
 
 
-def updated_at(resource: JSON) -> str | None:
-    """The canonical updatedAt of a JSON:API resource, or None."""
-    return attribute_ts(resource, "updatedAt")
-
-
 def with_ids(records: list[Any], where: str) -> list[JSON]:
-    """Records keyed by a string id: an integer id becomes its string form; records without an
+    """Records keyed by a string id: an integer id becomes its string form, a missing one is
+    taken from `links.self` (attachments have none of their own); records still without an
     id, with any other id, or that are not objects are dropped with a WARNING saying which."""
     kept = [r for r in records if type(r) is dict and type(r.get("id")) is str and r["id"]]
     if len(kept) == len(records):
@@ -138,6 +140,9 @@ def with_ids(records: list[Any], where: str) -> list[JSON]:
             kept.append(record)
         elif type(rid) is int:  # not bool: True is no id
             record["id"] = str(rid)
+            kept.append(record)
+        elif type(record) is dict and rid in (None, "") and (linked := _id_of_link(record)):
+            record["id"] = linked
             kept.append(record)
         elif type(record) is dict and rid in (None, ""):
             missing += 1
@@ -153,6 +158,16 @@ def with_ids(records: list[Any], where: str) -> list[JSON]:
             odd,
         )
     return kept
+
+
+def _id_of_link(record: JSON) -> str | None:
+    """The last segment of a resource's links.self (`/v1/messages/m/attachments/<id>`)."""
+    links = record.get("links")
+    link = links.get("self") if isinstance(links, dict) else None
+    if not isinstance(link, str):
+        return None
+    last = link.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return last if _LINKED_ID.match(last) else None
 
 
 def check_complete(response: JSON) -> None:
@@ -186,8 +201,10 @@ class SearchPager:
         self.start = start
         self.end = end
         self.settled = min(settled or end, end)
-        self._updated = f"{spec.object_prefix}_updated_at"
-        self._created = f"{spec.object_prefix}_created_at"
+        self._stamp_attribute = f"{spec.stamp}At"  # in records: updatedAt
+        self._updated = f"{spec.object_prefix}_{spec.stamp}_at"  # in search criteria
+        self._split_attribute = f"{spec.split}At" if spec.split else None
+        self._created = f"{spec.object_prefix}_{spec.split}_at" if spec.split else None
         self._seen_ts: str | None = None  # the updatedAt that _seen_ids refers to
         self._seen_ids: set[str] = set()  # ids already yielded with updatedAt == _seen_ts
         self._bookmark: str | None = None
@@ -317,16 +334,20 @@ class SearchPager:
         if total is not None and len(answer.records) >= total:
             return answer.records
         found = {r["id"]: r for r in answer.records}
+        unsplittable = created is not None or self._created is None  # nothing splits those
         if total is not None:  # by page number, in whatever tie order each page comes
-            rounds = BLOCK_ROUNDS if created is not None else 1  # nothing splits those further
+            rounds = BLOCK_ROUNDS if unsplittable else 1
             self._by_number(criteria, found, total, len(answer.records), rounds)
             if len(found) >= total:
                 return list(found.values())
-        if created is None:
+        if not unsplittable:
             return self._split(criteria, value, found, total)
+        shared = f"{self._stamp_attribute} {value}" + (
+            f" and createdAt {created}" if created else ""
+        )
         raise PagingError(
-            f"{self._name} search: {total or 'more than 10,000'} records share updatedAt "
-            f"{value} and createdAt {created}, more than one page, and Kustomer did not "
+            f"{self._name} search: {total or 'more than 10,000'} records share "
+            f"{shared}, more than one page, and Kustomer did not "
             f"show all of them in {BLOCK_ROUNDS} reads (they come back in no fixed "
             "order); the tap stopped rather than skip any. Run it again; if this "
             "persists, report it"
@@ -337,6 +358,8 @@ class SearchPager:
     ) -> list[JSON]:
         """Every record of a block within one updatedAt, read in createdAt ranges cut at the
         createdAt values of `found` (what is known of it), each read by _read_all."""
+        split = self._created
+        assert split is not None  # _read_all splits only where a split attribute exists
         stamps = sorted(self._created_at(r, value) for r in found.values())
         # Parts that each fit a page when the total is known, else four (each read likewise).
         parts = math.ceil(total / (CHUNK_FILL * self.page_size)) if total else 4
@@ -344,18 +367,18 @@ class SearchPager:
         if not cuts:  # all seen share one createdAt: that one, those before, those after
             only = stamps[0]
             return [
-                *self._read_all([*criteria, {self._created: {"lt": only}}], value, None),
-                *self._read_all([*criteria, *_pinned(self._created, only)], value, only),
-                *self._read_all([*criteria, {self._created: {"gt": only}}], value, None),
+                *self._read_all([*criteria, {split: {"lt": only}}], value, None),
+                *self._read_all([*criteria, *_pinned(split, only)], value, only),
+                *self._read_all([*criteria, {split: {"gt": only}}], value, None),
             ]
         out: list[JSON] = []
         bounds: list[str | None] = [None, *cuts, None]
         for low, high in itertools.pairwise(bounds):
             part = list(criteria)
             if low is not None:
-                part.append({self._created: {"gte": low}})
+                part.append({split: {"gte": low}})
             if high is not None:
-                part.append({self._created: {"lt": high}})
+                part.append({split: {"lt": high}})
             out += self._read_all(part, value, None)
         return out
 
@@ -372,7 +395,7 @@ class SearchPager:
                 return
 
     def _created_at(self, record: JSON, value: str) -> str:
-        stamp = attribute_ts(record, "createdAt")
+        stamp = attribute_ts(record, self._split_attribute or "createdAt")
         if stamp is None:
             raise PagingError(
                 f"{self._name} search: record {record['id']} has no valid createdAt, so the "
@@ -502,11 +525,11 @@ class SearchPager:
             records = records[: self.page_size]
         values: list[str] = []
         for record in records:
-            value = updated_at(record)
+            value = attribute_ts(record, self._stamp_attribute)
             if value is None:
                 raise PagingError(
-                    f"{self._name} search: record {record['id']} has no valid updatedAt, so "
-                    "the tap cannot page past it safely"
+                    f"{self._name} search: record {record['id']} has no valid "
+                    f"{self._stamp_attribute}, so the tap cannot page past it safely"
                 )
             if values and value < values[-1]:
                 raise self._out_of_order()
@@ -533,7 +556,7 @@ class SearchPager:
         """Drop records already yielded at their updatedAt; advance the bookmark."""
         fresh = []
         for record in records:
-            stamp = updated_at(record)
+            stamp = attribute_ts(record, self._stamp_attribute)
             if stamp != self._seen_ts:
                 if self._seen_ts is not None and stamp is not None and stamp < self._seen_ts:
                     fresh.append(record)  # updated again behind us: re-emit, keep the tie set

@@ -336,6 +336,45 @@ def list_klasses(client: KustomerClient, status: str = "enabled") -> list[str]:
     return names
 
 
+class WorkSessions(SearchStream):
+    """An agent's routing work session: sign-in to sign-out, status changes, capacity."""
+
+    name = "work_sessions"
+    query_context = "work_session"
+    in_archive_search = False  # Kustomer documents no archive for it
+    roles = (
+        f"{read_role('work_session', 'org.user.routing.read', also=('routing',))} and {SEARCH_ROLE}"
+    )
+
+
+class WorkItems(SearchStream):
+    """One per routed conversation: queue, offer, accept and stage times (several per
+    conversation when it is re-queued)."""
+
+    name = "work_items"
+    query_context = "work_item"
+    in_archive_search = False
+    roles = f"{read_role('routing', 'org.user.routing.read')} and {SEARCH_ROLE}"
+
+
+class ConversationTimes(SearchStream):
+    """One per agent handle session of a conversation: Kustomer's source of handle time.
+
+    Its search documents only conversation_time_created_at, and its records carry no
+    updatedAt: a record is written once per handle session, so the stream reads by
+    createdAt. Were Kustomer to change one later, this stream would not see it (a run from
+    an empty state would); no source says they change."""
+
+    name = "conversation_times"
+    query_context = "conversation_time"
+    in_archive_search = False  # search covers two years, no archive (OAS)
+    bookmark = bookmarks.CREATED_SEARCH
+    roles = search_roles("conversation")
+
+    def spec(self, settings: Settings, path: str = SEARCH_PATH) -> SearchSpec:
+        return replace(super().spec(settings, path), stamp="created", split=None)
+
+
 class Users(ListStream):
     name = "users"
     path = "/v1/users"
@@ -398,40 +437,75 @@ class AuditLogs(ListStream):
         )
 
 
-class ConversationEvents(Stream):
-    """The change events of every conversation updated since the bookmark.
+class PerConversation(Stream):
+    """Records read per conversation changed since the bookmark: GET
+    /v1/conversations/{id}/<sub_path>. One request per changed conversation, so these
+    streams are not selected by default. The bookmark is the updatedAt of the conversations
+    read: what is created with a conversation's activity updates the conversation."""
 
-    One request per changed conversation, so it is not selected by default. Events are
-    immutable and each one updates its conversation, so every event created since the
-    bookmark belongs to a conversation updated since then: the bookmark (on created_at) is
-    the updatedAt of the conversations read.
-    """
-
-    name = "conversation_events"
-    bookmark = bookmarks.EVENTS
+    sub_path: ClassVar[str]
     selected_by_default = False
-    roles = f"{read_role('event', 'org.user.event.read')} and {search_roles('conversation')}"
 
     def pages(
         self, client: KustomerClient, start: str, signpost: str, settings: Settings
     ) -> Iterator[Page]:
         conversations = Conversations()
-        changed = replace(settings, include_deleted=False)  # deleted conversations have no events
+        changed = replace(settings, include_deleted=False)  # deleted conversations have none
         gone = 0
         for page in conversations.pages(client, start, signpost, changed):
-            events: list[JSON] = []
+            found: list[JSON] = []
             for conversation in page.records:
-                path = f"/v1/conversations/{conversation['id']}/events"
+                path = f"/v1/conversations/{conversation['id']}/{self.sub_path}"
                 try:
                     for records in ListPager(client, path, self.page_size(None)).pages():
-                        events.extend(records)
-                except NotFoundError:  # deleted since the search: its events are gone too
+                        found.extend(self.adopt(record, conversation) for record in records)
+                except NotFoundError:  # deleted since the search: what it held is gone too
                     gone += 1
-            yield Page(events, page.bookmark, page.total)
+            yield Page(found, page.bookmark, page.total)
         if gone:
             LOGGER.info(
-                "%s: %d conversations were deleted before their events were read", self.name, gone
+                "%s: %d conversations were deleted before their %s were read",
+                self.name,
+                gone,
+                self.sub_path,
             )
+
+    def adopt(self, record: JSON, conversation: JSON) -> JSON:
+        """A record as read for `conversation` (unchanged unless a stream needs more)."""
+        return record
+
+
+class ConversationEvents(PerConversation):
+    """The change events of every conversation updated since the bookmark. Events are
+    immutable, and each one updates its conversation: every event published before the
+    conversations' updatedAt reached has been read (bookmark on published_at)."""
+
+    name = "conversation_events"
+    sub_path = "events"
+    bookmark = bookmarks.EVENTS
+    roles = f"{read_role('event', 'org.user.event.read')} and {search_roles('conversation')}"
+
+
+class Attachments(PerConversation):
+    """Attachment metadata (not the files) of every conversation updated since the bookmark,
+    in the shape MeltanoLabs' tap emits and dbt-kustomer's stg_kustomer__attachments reads.
+    Kustomer gives an attachment no top-level id (paging.with_ids takes it from links.self),
+    and none names its conversation: the conversation it was read for is added."""
+
+    name = "attachments"
+    sub_path = "attachments"
+    bookmark = bookmarks.PER_CONVERSATION
+    roles = (
+        f"{read_role('attachment', 'org.user.attachment.read')} and {search_roles('conversation')}"
+    )
+
+    def adopt(self, record: JSON, conversation: JSON) -> JSON:
+        relationships = record.setdefault("relationships", {})
+        if isinstance(relationships, dict) and not relationships.get("conversation"):
+            relationships["conversation"] = {
+                "data": {"type": "conversation", "id": conversation["id"]}
+            }
+        return record
 
 
 class Brands(FullTableStream):
@@ -484,6 +558,37 @@ class SatisfactionSurveys(FullTableStream):
     fixups = (json_text("scale"),)  # "5-point", "nps", or an object as JSON text
 
 
+class RoutingStatuses(FullTableStream):
+    """What a work session's status ids mean (Available, Lunch, …)."""
+
+    name = "routing_statuses"
+    path = "/v1/routing/statuses"
+    roles = read_role("routing_status", "org.user.routing.read", also=("routing",))
+
+
+class TeamRoutingSettings(FullTableStream):
+    """Each team's routing: its queues (at most 10) and capacity."""
+
+    name = "team_routing_settings"
+    path = "/v1/routing/settings"
+    roles = read_role("routing", "org.user.routing.read")
+
+
+class SubStatuses(FullTableStream):
+    """The resolution reasons behind every conversation's sub_status id."""
+
+    name = "sub_statuses"
+    path = "/v1/sub-statuses"
+    roles = read_role("sub_status", also=("conversation", "kobject"))
+
+
+class Snoozes(FullTableStream):
+    name = "snoozes"
+    path = "/v1/snoozes"
+    roles = read_role("snooze")
+    fixups = (json_text("value"),)  # a duration, a time of day, or an object as JSON text
+
+
 class CustomAttributeMetadata(Stream):
     """One record per custom attribute of customers, conversations, messages, companies and
     every klass, from GET /v1/metadata/{resource}."""
@@ -532,5 +637,13 @@ STREAMS: dict[str, type[Stream]] = {
         SatisfactionSurveys,
         AuditLogs,
         ConversationEvents,
+        WorkSessions,
+        WorkItems,
+        ConversationTimes,
+        RoutingStatuses,
+        TeamRoutingSettings,
+        SubStatuses,
+        Snoozes,
+        Attachments,
     )
 }

@@ -111,7 +111,9 @@ def test_discover_prints_only_the_catalog(tmp_path, capsys, fake):
         keys = [stream.replication_key] if stream.replication_key else []
         assert top["valid-replication-keys"] == keys
         assert top["inclusion"] == "available"
-        assert top["selected-by-default"] is (entry["tap_stream_id"] != "conversation_events")
+        # One request per changed conversation: chosen, never selected by default.
+        per_conversation = entry["tap_stream_id"] in ("conversation_events", "attachments")
+        assert top["selected-by-default"] is not per_conversation
         fields = {m["breadcrumb"][1]: m["metadata"] for m in entry["metadata"] if m["breadcrumb"]}
         assert set(fields) == set(entry["schema"]["properties"])
         for field in ("id", *keys):

@@ -176,11 +176,13 @@ def test_missing_paging_information_on_a_full_page_means_more(rsps, client):
 
 def test_records_without_id_are_skipped_with_a_warning(rsps, client, caplog):
     good = resource("customer", 1, ts(1))
-    bad = resource("customer", 2, ts(2))
-    del bad["id"]
-    rsps.post("https://api.kustomerapp.com/v1/customers/search", json={"data": [good, bad]})
+    linked = resource("customer", 2, ts(2))  # its id only in links.self (as attachments)
+    bad = resource("customer", 3, ts(3))
+    del linked["id"], bad["id"], bad["links"]
+    body = {"data": [good, linked, bad]}
+    rsps.post("https://api.kustomerapp.com/v1/customers/search", json=body)
     ids, _ = collect(SearchPager(client, SPEC, 500, START, END))
-    assert ids == [good["id"]]
+    assert ids == [good["id"], f"{2:024x}"]
     assert "skipped 1 records without an id" in caplog.text
 
 
@@ -399,3 +401,29 @@ def test_an_answer_with_more_records_than_asked_for_is_cut_and_read_on(fake, cli
     assert len(pages[0].records) == 100  # the first answer, cut
     assert "held 5000 records where 100 were asked for" in caplog.text
     assert sorted(ids) == sorted(r["id"] for r in fake.search["customer"])
+
+
+CREATED_ONLY = SearchSpec("conversation_time", "conversation_time", stamp="created", split=None)
+
+
+def test_a_context_read_by_created_at_pages_ties_and_bookmarks_on_it(fake, client):
+    """conversation_time documents only conversation_time_created_at: records are filtered,
+    sorted and bookmarked on createdAt, and a tie block larger than a page is still whole."""
+    records = [resource("conversation_time", i, ts(0), created=ts(i)) for i in range(300)]
+    records += [
+        resource("conversation_time", 1000 + i, ts(0), created=ts(150.5)) for i in range(700)
+    ]
+    fake.search["conversation_time"] = records
+    ids, pages = collect(SearchPager(client, CREATED_ONLY, 500, START, END))
+    assert sorted(ids) == sorted(r["id"] for r in records) and len(ids) == len(set(ids))
+    assert pages[-1].bookmark == ts(299)
+    (body,) = {json.dumps(b, sort_keys=True) for _, b, _ in fake.requests[:1]}
+    assert '"conversation_time_created_at"' in body and "updated_at" not in body
+
+
+def test_a_created_at_block_beyond_what_paging_shows_fails_clearly(fake, client):
+    # Nothing splits a block of one createdAt in a context without a second time attribute.
+    block = [resource("conversation_time", i, ts(0), created=ts(5)) for i in range(10_500)]
+    fake.search["conversation_time"] = block
+    with pytest.raises(PagingError, match="share createdAt"):
+        collect(SearchPager(client, CREATED_ONLY, 500, START, END))
