@@ -22,8 +22,9 @@ from tap_kustomer import __version__
 
 NAME = "tap-kustomer"
 DESCRIPTION = (
-    "Singer tap for Kustomer: customers, conversations, messages, notes, custom objects, "
-    "users, teams, tags and shortcuts"
+    "Singer tap for Kustomer: customers, conversations, messages, notes, companies, custom "
+    "objects, users, teams, tags, shortcuts, work sessions, work items, conversation times, "
+    "routing, audit logs and more"
 )
 CAPABILITIES = ["catalog", "discover", "state", "about"]
 
