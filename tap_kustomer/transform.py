@@ -84,6 +84,9 @@ def denest(resource: JSON) -> JSON:
     """Flatten one JSON:API resource into the 1.x-compatible record shape."""
     attributes = resource.get("attributes")
     record: JSON = _snake_dict(attributes) if isinstance(attributes, dict) else {}
+    for own in ("id", "type"):  # an attribute named like the resource's own key is kept
+        if own in record:  # (an event's type "conversation", a snooze's type "relative")
+            record[f"{own}_attribute"] = record[own]
     record["id"] = resource.get("id")
     record["type"] = resource.get("type")
     relationships = resource.get("relationships")

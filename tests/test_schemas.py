@@ -70,7 +70,6 @@ NO_UPDATED_AT = {
     "slas": ("created_at", "an SLA changes by gaining versions; the resource has createdAt only"),
     "sla_versions": ("created_at", "versions are immutable: createdAt only"),
     "audit_logs": ("created_at", "append-only log entries: createdAt only"),
-    "conversation_events": ("created_at", "append-only change history: createdAt only"),
     "custom_attribute_metadata": ("modified_at", "definitions carry modifiedAt, not updatedAt"),
 }
 

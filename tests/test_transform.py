@@ -137,6 +137,9 @@ def _reference_denest(resource):
     if isinstance(attributes, dict):
         for key, value in attributes.items():
             record[snake(key)] = _reference_snake_keys(value)
+    for own in ("id", "type"):  # 2.0.0: an attribute named id or type is kept, renamed
+        if own in record:
+            record[own + "_attribute"] = record[own]
     record["id"] = resource.get("id")
     record["type"] = resource.get("type")
     relationships = resource.get("relationships")
