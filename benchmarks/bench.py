@@ -654,9 +654,12 @@ def notes(b: Bench) -> list[str]:
             "3d: list endpoints cannot filter or sort by `updatedAt`, and Kustomer's lists "
             "return at most 100 records a page (users and teams 500), so a list stream must "
             "read every page to know nothing changed, and this tap reads a list of more than "
-            "one page again until two reads agree (README, Guarantees): the sandbox's 180 tags "
-            f"and 240 shortcuts took {counts['tags']} and {counts['shortcuts']} requests. "
-            "Every search stream and every one-page list takes one."
+            "one page again until two reads agree (README, Guarantees); users and tags are "
+            "read twice more, `deleted=true` first, so that deactivated users and deleted "
+            "tags arrive flagged whatever the default list holds (tags is a full table): the "
+            f"sandbox's 120 users, 180 tags and 240 shortcuts took {counts['users']}, "
+            f"{counts['tags']} and {counts['shortcuts']} requests. Every search stream and "
+            "every other one-page list takes one."
         )
     lookback_cost(b, out)
     realism_notes(b, out)
