@@ -117,9 +117,17 @@ class Sandbox:
         count: int | None = None,
         ids: list[str] | None = None,
         delete: bool = False,
+        remove: bool = False,
     ) -> dict[str, Any]:
-        """Like ``POST /__sandbox/update``; ``delete=True`` soft-deletes the records."""
-        return self._app().update(stream, count, ids, delete)
+        """Like ``POST /__sandbox/update``; ``delete=True`` soft-deletes the records,
+        ``remove=True`` hard-deletes them (list streams only, see :meth:`remove`)."""
+        return self._app().update(stream, count, ids, delete, remove)
+
+    def remove(self, stream: str, ids: list[str]) -> dict[str, Any]:
+        """Hard delete: ``ids`` leave ``stream``'s GET list, GET-by-id and the truth. For users,
+        teams, tags, shortcuts and the static routing lists (routing_statuses,
+        team_routing_settings, sub_statuses, snoozes)."""
+        return self._app().remove(stream, ids)
 
     def stats(self) -> dict[str, Any]:
         return self._app().stats_dict()

@@ -17,8 +17,9 @@ endpoints (all /v1 calls need "Authorization: Bearer <token>"):
   GET  /v1/{users,teams,tags,shortcuts,customers,conversations,messages,notes,companies}
        [/{id}] - page/pageSize (max 500 users/teams, 100 otherwise), id order
   GET  /v1/customers/{id}/{conversations,messages,notes,klasses/{name}}
-  GET  /v1/conversations/{id}/{messages,notes,events,attachments}
+  GET  /v1/conversations/{id}/{messages,notes,events,attachments,times}
   GET  /v1/{brands,schedules,workflows,satisfaction,routing/queues,klasses,slas}
+  GET  /v1/{routing/statuses,routing/settings,sub-statuses,snoozes}
   GET  /v1/klasses/{name}[/{id}], /v1/slas[/{id}]?versions=all, /v1/metadata/{resource}
   GET  /v1/audit-logs?count=&before=&after=&filter[start]=&filter[end]=
   POST /v1/customers/search?page=&pageSize=, /v1/customers/archive/search
@@ -26,6 +27,7 @@ endpoints (all /v1 calls need "Authorization: Bearer <token>"):
 control endpoints (same bearer token, never rate limited or faulted):
   GET  /__sandbox/truth[?stream=customers]   ground truth: id, updatedAt, deleted, archived
   POST /__sandbox/update  {"stream": "customers", "count": 25[, "ids": [...], "delete": true]}
+                          {"stream": "tags", "ids": [...], "remove": true}  (hard delete)
   GET  /__sandbox/stats                       request counts, statuses, 429s, faults
   GET|POST /__sandbox/faults  {"fault_rate", "weights", "slow_seconds", "latency_ms",
                                "paths", "retry_after", "force": [...], "burst_429": n, "clear"}
@@ -61,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument(
         "--restricted-token",
         default="sandbox-restricted",
-        help="bearer token lacking conversation/message/note read roles (default: %(default)s)",
+        help="bearer token lacking conversation/message/note read roles, so also "
+        "conversation_time search; it keeps the routing roles (default: %(default)s)",
     )
     data = p.add_argument_group("data")
     data.add_argument(
@@ -104,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=730,
         help="standard search only sees updatedAt newer than now minus this; "
         "older records are archive-search only (default: %(default)s)",
+    )
+    data.add_argument(
+        "--lists-default-deleted",
+        choices=("exclude", "include"),
+        default="exclude",
+        help="GET /v1/users and /v1/tags without a deleted parameter (undocumented): "
+        "leave deactivated users and deleted tags out, or include them; deleted=true "
+        "returns only those, deleted=false only live ones (default: %(default)s)",
     )
     data.add_argument(
         "--prewarm",

@@ -17,7 +17,18 @@ from typing import Any
 
 from .compat import compat_1x
 from .gen.audit import build_audit_logs
-from .gen.base import ALL_STREAMS, ORG_ID, SEARCH_STREAMS, Batch, ByCreation, Doc, Rec, named_rng
+from .gen.base import (
+    ALL_STREAMS,
+    LIST_STREAMS,
+    ORG_ID,
+    ROUTING_STREAMS,
+    SEARCH_STREAMS,
+    Batch,
+    ByCreation,
+    Doc,
+    Rec,
+    named_rng,
+)
 from .gen.catalog import build_catalog, klass_shares
 from .gen.conversations import (
     conversation_attachments,
@@ -36,10 +47,25 @@ from .gen.custom import CUSTOM_ATTRS, metadata_doc
 from .gen.kobjects import kobject_doc, make_kobjects
 from .gen.lists import make_lists, shortcut_doc, tag_doc, team_doc, user_doc
 from .gen.people import company_doc, customer_doc, make_companies, make_customers
+from .gen.routing import (
+    build_routing_lists,
+    conversation_time_doc,
+    make_routing,
+    work_item_doc,
+    work_session_doc,
+)
 from .gen.ties import make_ties
 from .util import dumps, make_id
 
-__all__ = ["ALL_STREAMS", "CUSTOM_ATTRS", "ORG_ID", "SEARCH_STREAMS", "Dataset", "Rec"]
+__all__ = [
+    "ALL_STREAMS",
+    "CUSTOM_ATTRS",
+    "ORG_ID",
+    "ROUTING_STREAMS",
+    "SEARCH_STREAMS",
+    "Dataset",
+    "Rec",
+]
 
 # Share of soft-deleted records of the search streams (companies and messages have none).
 DELETED_FRACTION = {"customers": 0.02, "conversations": 0.02, "notes": 0.02, "kobjects": 0.02}
@@ -58,6 +84,9 @@ DOC_BUILDERS: dict[str, DocBuilder] = {
     "teams": team_doc,
     "tags": tag_doc,
     "shortcuts": shortcut_doc,
+    "work_sessions": work_session_doc,
+    "work_items": work_item_doc,
+    "conversation_times": conversation_time_doc,
 }
 TYPE_OF_STREAM = {
     "customers": "customer",
@@ -69,6 +98,14 @@ TYPE_OF_STREAM = {
     "teams": "team",
     "tags": "tag",
     "shortcuts": "shortcut",
+    "work_sessions": "work_session",
+    "work_items": "work_item",
+    "conversation_times": "conversation_time",
+}
+SELF_PATHS = {
+    "work_sessions": "/v1/routing/work-sessions/",
+    "work_items": "/v1/routing/work-items/",
+    "conversation_times": "/v1/conversations/times/",
 }
 
 # (sla id, its version references, sla name), in the order conversations draw from
@@ -109,11 +146,27 @@ class Dataset:
         for stream in SEARCH_STREAMS:
             rng = named_rng(self.seed, stream + ":ties")
             self.tie_blocks[stream] = make_ties(rng, batches[stream], self.scale, self.tie_block)
-        for stream in ALL_STREAMS:
+        for stream in (*SEARCH_STREAMS, *LIST_STREAMS):
             self.by_id[stream] = self._place(batches[stream])
         self.streams = {stream: batch.recs for stream, batch in batches.items()}
         self._derive_counts()
         self._build_catalog()
+        self._build_routing()
+
+    def _build_routing(self) -> None:
+        """The routing lists, then work sessions, work items and conversation times (own RNGs,
+        drawn after everything else so no older record changes)."""
+        self.catalog.update(build_routing_lists(self))
+        for stream, recs in make_routing(self).items():
+            self.streams[stream] = recs
+            self.by_id[stream] = {r.id: r for r in recs}
+        for rec in self.streams["conversation_times"]:
+            conv = rec.conversation
+            assert conv is not None, "conversation time without its conversation"
+            self.children.setdefault(("conversation.times", conv.id), []).append(rec)
+        for key, lst in self.children.items():
+            if key[0] == "conversation.times":
+                lst.sort(key=lambda r: r.id)
 
     def _make_cores(self) -> dict[str, Batch]:
         """Every stream's records, parents before children (the dict order is served)."""
@@ -234,6 +287,8 @@ class Dataset:
     def self_link(self, rec: Rec) -> str:
         if rec.stream == "kobjects":
             return f"/v1/klasses/{rec.klass}/{rec.id}"
+        if rec.stream in SELF_PATHS:
+            return SELF_PATHS[rec.stream] + rec.id
         return f"/v1/{rec.stream}/{rec.id}"
 
     # ------------------------------------------------------------------ other documents
@@ -242,7 +297,7 @@ class Dataset:
         return metadata_doc(g, resource, self.now_ms, self.agent_ids)
 
     def conversation_events(self, conv: Rec) -> list[Doc]:
-        return conversation_events(self.seed, conv)
+        return conversation_events(self.seed, self.now_ms, conv)
 
     def conversation_attachments(self, conv: Rec) -> list[Doc]:
         msgs = self.children.get(("conversation.messages", conv.id), [])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
+from operator import attrgetter
 
-from .data import Dataset, Rec
+from .data import ROUTING_STREAMS, Dataset, Rec
 
 INF = float("inf")
 
@@ -16,11 +17,11 @@ class View:
 
     __slots__ = ("attr", "keys", "recs")
 
-    def __init__(self, recs: Iterable[Rec], attr: str):
+    def __init__(self, recs: Iterable[Rec], attr: str, ordered: bool = False):
+        """``ordered``: ``recs`` already come sorted by (``attr``, id)."""
         self.attr = attr
-        ordered = sorted(recs, key=lambda r: (getattr(r, attr), r.id))
-        self.recs: list[Rec] = ordered
-        self.keys: list[int] = [getattr(r, attr) for r in ordered]
+        self.recs: list[Rec] = list(recs) if ordered else sorted(recs, key=attrgetter(attr, "id"))
+        self.keys: list[int] = [getattr(r, attr) for r in self.recs]
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -68,13 +69,13 @@ class ContextIndex:
         self.stream = stream
         self.klass = klass
         self.version = 0
-        live = [r for r in recs if not r.deleted]
-        self.views = {
-            ("updated", True): View(recs, "updated"),
-            ("updated", False): View(live, "updated"),
-            ("created", True): View(recs, "created"),
-            ("created", False): View(live, "created"),
-        }
+        self.views: dict[tuple[str, bool], View] = {}
+        for attr in ("updated", "created"):
+            full = View(recs, attr)
+            # the live view: the full one's order without the deleted (no second sort)
+            live = (r for r in full.recs if not r.deleted)
+            self.views[(attr, True)] = full
+            self.views[(attr, False)] = View(live, attr, ordered=True)
 
     def contains(self, rec: Rec) -> bool:
         return rec.stream == self.stream and (self.klass is None or rec.klass == self.klass)
@@ -118,6 +119,9 @@ class Indexes:
             ("note", "notes"),
             ("company", "companies"),
             ("kobject", "kobjects"),
+            ("work_session", "work_sessions"),
+            ("work_item", "work_items"),
+            ("conversation_time", "conversation_times"),
         ):
             self.contexts[ctx] = ContextIndex(ctx, ctx, stream, ds.streams[stream])
         for k in ds.catalog["klasses"]:
@@ -129,6 +133,8 @@ class Indexes:
         # GET lists: id order; soft-deleted search-stream records are not listed
         self.lists: dict[str, list[Rec]] = {}
         for stream, recs in ds.streams.items():
+            if stream in ROUTING_STREAMS:
+                continue  # search only, no GET list
             keep = (
                 recs
                 if stream in ("users", "teams", "tags", "shortcuts")
@@ -138,6 +144,12 @@ class Indexes:
         for k in ds.catalog["klasses"]:
             name = k["attributes"]["name"]
             self.lists["klass:" + name] = [r for r in self.lists["kobjects"] if r.klass == name]
+
+    def remove(self, rec: Rec) -> None:
+        """Take a list record out of its GET list (a hard delete; the caller holds the lock)."""
+        lst = self.lists.get(rec.stream)
+        if lst is not None and rec in lst:
+            lst.remove(rec)
 
     def contexts_of(self, rec: Rec) -> list[ContextIndex]:
         return [c for c in self.contexts.values() if c.contains(rec)]

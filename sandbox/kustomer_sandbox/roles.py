@@ -38,8 +38,33 @@ ROLES = {
     "tag": ("org.permission.tag.read", "org.user.read", "org.admin.read", "org.user"),
     "shortcut": ("org.permission.shortcut.read", "org.user.read", "org.admin.read", "org.user"),
     "current_user": ("org.user",),
+    # developer.kustomer.com (queues-and-routing and core-resources pages)
+    "routing_status": (
+        "org.permission.routing_status.read",
+        "org.permission.routing.read",
+        "org.user.routing.read",
+    ),
+    "routing": ("org.permission.routing.read", "org.user.routing.read"),
+    "work_session": (
+        "org.permission.work_session.read",
+        "org.permission.routing.read",
+        "org.user.routing.read",
+    ),
+    "sub_status": (
+        "org.permission.sub_status.read",
+        "org.permission.kobject.read",
+        "org.permission.conversation.read",
+        "org.user.kobject.read",
+        "org.user.conversation.read",
+        "org.admin.sub_status.read",
+        "org.admin.content.sub_status.read",
+    ),
+    "snooze": ("org.permission.snooze.read",),
 }
 ALL_ROLES = frozenset(r for rs in ROLES.values() for r in rs)
+# The restricted token keeps every routing role (work sessions, work items, routing statuses,
+# team routing settings, sub-statuses, snoozes) but, lacking conversation read, cannot search
+# conversation_time.
 RESTRICTED_ROLES = (
     ALL_ROLES - set(ROLES["conversation"]) - set(ROLES["message"]) - set(ROLES["note"])
 )
@@ -51,8 +76,8 @@ CTX_ROLE = {
     "note": "note",
     "company": "company",
     "conversation_time": "conversation",
-    "work_session": "search",
-    "work_item": "search",
+    "work_session": "work_session",
+    "work_item": "routing",
 }
 
 

@@ -177,9 +177,8 @@ def get_current_user(app: App, req: Request) -> Response:
 def get_list(app: App, req: Request, stream: str) -> Response:
     q = req.query
     items = app.idx.lists[stream]
-    deleted = _flag(q, "deleted")
-    if stream in ("tags", "users") and deleted is not None:
-        items = [r for r in items if r.deleted == deleted]
+    if stream in ("tags", "users"):
+        items = _by_deleted(app, items, _flag(q, "deleted"))
     if stream == "users":
         items = _users(items, q)
     if stream in ("conversations", "messages") and q.get("sort") == "desc":
@@ -194,6 +193,16 @@ def get_list(app: App, req: Request, stream: str) -> Response:
         totals=stream == "customers",
         keep=("sort", "deleted", "userType"),
     )
+
+
+def _by_deleted(app: App, items: list[Rec], deleted: bool | None) -> list[Rec]:
+    """``deleted=true``: only deactivated/deleted rows; ``false``: only live ones; no parameter:
+    undocumented, the ``lists_default_deleted`` option decides (``exclude`` by default)."""
+    if deleted is None:
+        if app.opts.lists_default_deleted == "include":
+            return items
+        deleted = False
+    return [r for r in items if r.deleted == deleted]
 
 
 def _users(items: list[Rec], q: dict[str, str]) -> list[Rec]:
@@ -346,9 +355,9 @@ def get_audit_logs(app: App, req: Request) -> Response:
     logs = _filter_audit_logs(app.ds.audit_logs, flt)
     before, after = q.get("before"), q.get("after")
     pool, page = _audit_page(app, logs, count, before, after)
-    base = "/v1/audit-logs?" + urlencode(
-        {"count": count, **{f"filter[{k}]": v for k, v in flt.items()}}
-    )
+    # like the OAS GetAuditLogs example: the links carry count and a cursor, not the filters
+    # (a client that follows them without its filters gets unfiltered pages)
+    base = "/v1/audit-logs?" + urlencode({"count": count})
     first_i = logs.index(page[0]) if page else 0
     last_i = logs.index(page[-1]) if page else 0
     cursor = f"&before={before}" if before else f"&after={after}" if after else ""
@@ -517,6 +526,10 @@ CATALOG_PATHS = {
     "workflows": ("workflow", "workflows"),
     "satisfaction": ("satisfaction", "satisfaction"),
     "routing/queues": ("queue", "queues"),
+    "routing/statuses": ("routing_status", "routing_statuses"),
+    "routing/settings": ("routing", "team_routing_settings"),
+    "sub-statuses": ("sub_status", "sub_statuses"),
+    "snoozes": ("snooze", "snoozes"),
 }
 
 
@@ -535,11 +548,9 @@ def _build_routes() -> list[Route]:
         routes.append(Route("GET", pattern, relation[:-1], get_children, ("customers", relation)))
     routes.append(Route("GET", "customers/{id}/klasses/{name}", "kobject", get_customer_kobjects))
     routes.append(Route("GET", "customers/{id}/events", "event", get_gone, tail=True))
-    for relation in ("messages", "notes"):
+    for relation, role in (("messages", "message"), ("notes", "note"), ("times", "conversation")):
         pattern = "conversations/{id}/" + relation
-        routes.append(
-            Route("GET", pattern, relation[:-1], get_children, ("conversations", relation))
-        )
+        routes.append(Route("GET", pattern, role, get_children, ("conversations", relation)))
     routes += [
         Route("GET", "conversations/{id}/events", "event", get_events),
         Route("GET", "conversations/{id}/attachments", "attachment", get_attachments),

@@ -41,7 +41,11 @@ ALLOWED_KEYS = frozenset(
         "searchHash",
     )
 )
-KNOWN_UNMODELLED = frozenset(("conversation_time", "work_session", "work_item"))
+# Contexts whose documented attributes are only these suffixes (others get the 400 of an unknown
+# attribute): Kustomer documents conversation_time_created_at, _id and _conversation_id only.
+CONTEXT_ATTRS = {"conversation_time": frozenset(("created_at", "id", "conversation_id"))}
+# Contexts without an updatedAt: their default sort is created_at desc, the only sort allowed.
+CREATED_ONLY = frozenset(("conversation_time",))
 ARCHIVE_CONTEXTS = frozenset(("message", "conversation", "customer", "kobject", "company"))
 MAX_CRITERIA = 20
 MAX_SORT = 5
@@ -281,9 +285,7 @@ class Query:
             )
         self.ctx = ctx
         self.archive = archive
-        self.unmodelled = ctx in KNOWN_UNMODELLED and not archive
-        if not self.unmodelled:
-            _check_context(engine, ctx, archive)
+        _check_context(engine, ctx, archive)
         self.prefix = "kobject" if ctx.startswith("kobject") else ctx
         self.klass_ctx = ctx[8:] if ctx.startswith("kobject_") else None
         self.tz, self.include_deleted = _options(body)
@@ -342,6 +344,13 @@ class Query:
                 pointer=pointer,
             )
         suffix = attr[len(prefix) :]
+        allowed = CONTEXT_ATTRS.get(self.ctx)
+        if allowed is not None and suffix not in allowed:
+            raise SearchError(
+                f"attribute {attr!r} is not supported by this sandbox",
+                code="invalid_attribute",
+                pointer=pointer,
+            )
         out: list[Node] = []
         if suffix in DATE_FIELDS:
             field = DATE_FIELDS[suffix]
@@ -425,18 +434,21 @@ class Query:
     def _sort(self, sort: object) -> tuple[str, bool]:
         """(record field to sort on, descending?); no sort = newest first (sandbox default)."""
         keys = [] if sort is None else _sort_keys(sort)
+        created_only = self.ctx in CREATED_ONLY
         if not keys:
-            return "updated", True
+            return ("created" if created_only else "updated"), True
         attr, direction, pointer = keys[0]  # further keys are accepted but ignored
         m = re.match(r"^(.*)_(updated|created)_at$", attr)
         ok = m is not None and (
             m.group(1) == self.prefix
             or (self.prefix == "kobject" and m.group(1).startswith("kobject"))
         )
-        if m is None or not ok:
+        if m is None or not ok or (created_only and m.group(2) != "created"):
+            allowed = f"{self.prefix}_created_at"
+            if not created_only:
+                allowed = f"{self.prefix}_updated_at or {allowed}"
             raise SearchError(
-                f"sorting on {attr!r} is not supported by this sandbox "
-                f"(use {self.prefix}_updated_at or {self.prefix}_created_at)",
+                f"sorting on {attr!r} is not supported by this sandbox (use {allowed})",
                 code="invalid_sort",
                 pointer=pointer,
             )
@@ -476,8 +488,6 @@ class SearchEngine:
         return Query(self, body, archive)
 
     def matches(self, q: Query) -> Entry:
-        if q.unmodelled:
-            return Entry([], [], None, 0)
         ctx = self.idx.contexts[q.ctx]
         if self.clock_fn is not None and self.idx.pending:
             # visibility is lazy: applying a due update bumps ctx.version, so cached entries

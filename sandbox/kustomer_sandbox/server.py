@@ -21,8 +21,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .control import Faults, RateLimiter, Stats
-from .data import ALL_STREAMS, SEARCH_STREAMS, Dataset, Rec
+from .data import ALL_STREAMS, ROUTING_STREAMS, SEARCH_STREAMS, Dataset, Rec
 from .gen.base import Doc
+from .gen.routing import STATIC_LISTS
 from .index import Indexes
 from .responses import (
     STATUS_TEXT,
@@ -35,7 +36,7 @@ from .responses import (
 from .roles import ALL_ROLES, RESTRICTED_ROLES, ROLES
 from .routes import Match, Request, route
 from .search import SearchEngine
-from .util import DAY_MS, dumps, fmt_ms, parse_now, wall_ms
+from .util import DAY_MS, dumps, fmt_ms, parse_now, paused_gc, wall_ms
 
 
 # --------------------------------------------------------------------------- options
@@ -68,6 +69,7 @@ class Options:
     track_total_hits: int = 0  # cap of meta.total (0 = exact)
     timed_out_rate: float = 0.0  # share of search answers that are partial, timed_out: true
     prewarm: bool | str = True  # True/"background", False/"off", "sync"
+    lists_default_deleted: str = "exclude"  # users/tags lists without ?deleted=: or "include"
     log: bool = False
 
     @classmethod
@@ -83,15 +85,16 @@ class App:
         self.opts = opts
         self.now_ms = parse_now(opts.now)
         self.t0 = time.monotonic_ns()
-        self.ds = Dataset(
-            seed=opts.seed,
-            scale=opts.scale,
-            now_ms=self.now_ms,
-            tie_block=opts.tie_block,
-            compat_1x=opts.compat_1x,
-        )
         self._check_realism(opts)
-        self.idx = Indexes(self.ds)
+        with paused_gc():
+            self.ds = Dataset(
+                seed=opts.seed,
+                scale=opts.scale,
+                now_ms=self.now_ms,
+                tie_block=opts.tie_block,
+                compat_1x=opts.compat_1x,
+            )
+            self.idx = Indexes(self.ds)
         lagged = opts.index_lag_seconds > 0
         self.engine = SearchEngine(self.idx, self.horizon_ms, self.clock_ms if lagged else None)
         self.limiter = RateLimiter(opts.org_limit, opts.search_limit, opts.window_seconds)
@@ -138,6 +141,8 @@ class App:
             raise ValueError("timed_out_rate must be between 0 and 1")
         if not float(opts.index_lag_seconds) >= 0.0:
             raise ValueError("index_lag_seconds must be >= 0")
+        if opts.lists_default_deleted not in ("exclude", "include"):
+            raise ValueError("lists_default_deleted must be exclude or include")
 
     # -- search realism draws (seeded, so a run is reproducible given the same request order)
     def pick_replica(self) -> int:
@@ -192,6 +197,7 @@ class App:
                 "teams",
                 "tags",
                 "shortcuts",
+                *ROUTING_STREAMS,
             )
             for stream in order:
                 for i, rec in enumerate(self.ds.streams[stream]):
@@ -213,29 +219,41 @@ class App:
 
     # -- truth / updates (also used by the Python API)
     def truth(self, stream: str | None = None) -> dict[str, Any]:
-        names = ALL_STREAMS if stream is None else [stream]
+        names = TRUTH_STREAMS if stream is None else (stream,)
         for name in names:
-            if name not in self.ds.streams:
+            if name not in TRUTH_STREAMS:
                 raise KeyError(name)
         now = self.clock_ms()
         horizon = now - self.opts.horizon_days * DAY_MS
         out = {}
         with self.ds.lock:
             for name in names:
-                rows = []
-                for r in sorted(self.ds.streams[name], key=lambda x: x.id):
-                    row = {
-                        "id": r.id,
-                        "updatedAt": fmt_ms(r.updated),
-                        "createdAt": fmt_ms(r.created),
-                        "deleted": bool(r.deleted),
-                        "archived": name in SEARCH_STREAMS and r.updated < horizon,
-                    }
-                    if name == "kobjects":
-                        row["klass"] = r.klass
-                    rows.append(row)
-                out[name] = rows
+                if name == "attachments":
+                    out[name] = self._attachment_truth(horizon)
+                elif name in STATIC_LISTS:
+                    out[name] = [_static_truth(d) for d in self.ds.catalog[name]]
+                else:
+                    recs = sorted(self.ds.streams[name], key=lambda x: x.id)
+                    out[name] = [_rec_truth(r, horizon) for r in recs]
         return {"streams": out, "now": fmt_ms(now), "horizon": fmt_ms(horizon)}
+
+    def _attachment_truth(self, horizon: int) -> list[dict[str, Any]]:
+        """Each conversation's attachments: id from links.self; deleted/archived = the
+        conversation's (GET .../attachments of a deleted conversation is a 404)."""
+        rows = []
+        for conv in self.ds.streams["conversations"]:
+            for a in self.ds.conversation_attachments(conv):
+                rows.append(
+                    {
+                        "id": a["links"]["self"].rsplit("/", 1)[1],
+                        "createdAt": a["attributes"]["createdAt"],
+                        "deleted": bool(conv.deleted),
+                        "archived": conv.updated < horizon,
+                        "conversationId": conv.id,
+                        "messageId": a["relationships"]["message"]["data"]["id"],
+                    }
+                )
+        return sorted(rows, key=lambda r: r["id"])
 
     def update(
         self,
@@ -243,9 +261,14 @@ class App:
         count: int | None = None,
         ids: list[str] | None = None,
         delete: bool = False,
+        remove: bool = False,
     ) -> dict[str, Any]:
+        if remove:
+            return self.remove(stream, ids or [])
         if stream not in self.ds.streams:
             raise ValueError(f"unknown stream {stream!r}; expected one of {list(ALL_STREAMS)}")
+        if stream == "conversation_times":
+            raise ValueError("conversation_times have no updatedAt and cannot be updated")
         with self.ds.lock:
             recs = self.ds.streams[stream]
             if ids:
@@ -277,6 +300,31 @@ class App:
             "updatedAt": fmt_ms(ts),
             "deleted": bool(delete),
         }
+
+    def remove(self, stream: str, ids: list[str]) -> dict[str, Any]:
+        """Hard delete: the records leave the lists, GET-by-id and the truth (no trace)."""
+        if stream not in REMOVABLE:
+            raise ValueError(f"remove works on {sorted(REMOVABLE)}, not {stream!r}")
+        if not ids:
+            raise ValueError("remove needs ids")
+        with self.ds.lock:
+            if stream in STATIC_LISTS:
+                docs = self.ds.catalog[stream]
+                missing = [i for i in ids if all(d["id"] != i for d in docs)]
+                if missing:
+                    raise ValueError(f"unknown {stream} id(s): {missing[:5]}")
+                docs[:] = [d for d in docs if d["id"] not in set(ids)]
+            else:
+                by_id = self.ds.by_id[stream]
+                missing = [i for i in ids if i not in by_id]
+                if missing:
+                    raise ValueError(f"unknown {stream} id(s): {missing[:5]}")
+                for rid in ids:
+                    rec = by_id.pop(rid)
+                    self.ds.streams[stream].remove(rec)
+                    self.idx.remove(rec)
+            self.stats.updates += len(ids)
+        return {"stream": stream, "ids": list(ids), "removed": True}
 
     # ------------------------------------------------------------------ helpers
     def doc(self, rec: Rec) -> bytes:
@@ -421,7 +469,8 @@ class App:
 
     def _control_update(self, q: dict[str, str], body: Doc) -> Response:
         stream, count, ids = body.get("stream", ""), body.get("count"), body.get("ids")
-        return Response(200, dumps(self.update(stream, count, ids, bool(body.get("delete")))))
+        delete, remove = bool(body.get("delete")), bool(body.get("remove"))
+        return Response(200, dumps(self.update(stream, count, ids, delete, remove)))
 
     def _control_stats(self, q: dict[str, str], body: Doc) -> Response:
         return Response(200, dumps(self.stats_dict()))
@@ -472,12 +521,45 @@ class App:
         opts = asdict(self.opts)
         opts["now"] = fmt_ms(self.now_ms)
         volumes = {s: len(r) for s, r in self.ds.streams.items()}
+        volumes.update({s: len(self.ds.catalog[s]) for s in STATIC_LISTS})
         return {
             "options": opts,
             "volumes": volumes,
             "tie_blocks": self.ds.tie_blocks,
             "klasses": [k["attributes"]["name"] for k in self.ds.catalog["klasses"]],
         }
+
+
+# /__sandbox/truth streams: the records, the static routing lists and the attachments
+TRUTH_STREAMS = (*ALL_STREAMS, *STATIC_LISTS, "attachments")
+REMOVABLE = frozenset(("users", "teams", "tags", "shortcuts", *STATIC_LISTS))
+# streams whose truth rows say whether standard search still sees them
+HORIZON_STREAMS = frozenset((*SEARCH_STREAMS, *ROUTING_STREAMS))
+
+
+def _rec_truth(r: Rec, horizon: int) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": r.id}
+    if r.stream != "conversation_times":  # they have no updatedAt
+        row["updatedAt"] = fmt_ms(r.updated)
+    row["createdAt"] = fmt_ms(r.created)
+    row["deleted"] = bool(r.deleted)
+    row["archived"] = r.stream in HORIZON_STREAMS and r.updated < horizon
+    if r.stream == "kobjects":
+        row["klass"] = r.klass
+    if r.stream in ("work_items", "conversation_times") and r.conversation is not None:
+        row["conversationId"] = r.conversation.id
+    return row
+
+
+def _static_truth(d: Doc) -> dict[str, Any]:
+    attrs = d["attributes"]
+    return {
+        "id": d["id"],
+        "updatedAt": attrs["updatedAt"],
+        "createdAt": attrs["createdAt"],
+        "deleted": False,
+        "archived": False,
+    }
 
 
 ControlHandler = Callable[[App, dict[str, str], Doc], Response]

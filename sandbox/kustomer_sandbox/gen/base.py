@@ -27,7 +27,10 @@ SMALL_VOLUMES = {"users": 120, "teams": 12, "tags": 180, "shortcuts": 240}
 
 SEARCH_STREAMS = ("customers", "conversations", "messages", "notes", "companies", "kobjects")
 LIST_STREAMS = ("users", "teams", "tags", "shortcuts")
-ALL_STREAMS = (*SEARCH_STREAMS, *LIST_STREAMS)
+# routing and time records, served by search only (gen/routing.py); last, so the stream numbers
+# (and with them every record RNG) of the streams above stay what they were
+ROUTING_STREAMS = ("work_sessions", "work_items", "conversation_times")
+ALL_STREAMS = (*SEARCH_STREAMS, *LIST_STREAMS, *ROUTING_STREAMS)
 STREAM_NO = {name: i + 1 for i, name in enumerate(ALL_STREAMS)}
 
 # Fraction of records whose updatedAt is older than the 2-year horizon (archive-only).
@@ -63,6 +66,7 @@ class Rec:
         "customer",
         "deleted",
         "deleted_at",
+        "extra",
         "id",
         "idx",
         "in_block",
@@ -91,6 +95,7 @@ class Rec:
         self.company: Rec | None = None
         self.klass: str | None = None
         self.status: str | None = None  # conversation status / message direction
+        self.extra: Any = None  # the routing records' own core facts (gen/routing.py)
         # serialised documents: (rev, updated, deleted, bytes)
         self.cache: tuple[int, int, bool, bytes] | None = None
         self.acache: tuple[int, int, bool, bytes] | None = None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .. import words as W
-from ..util import fmt_ms
+from ..util import fmt_ms, make_id
 from .base import (
     ARCHIVED_FRACTION,
     ORG_ID,
@@ -104,18 +104,32 @@ def note_counts(notes: list[Rec]) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------- documents
-def conversation_doc(ds: Dataset, rec: Rec) -> Doc:
-    g = rec_rng(ds.seed, rec)
-    mc = ds.msg_counts.get(rec.id, [0, 0])
-    nc = ds.note_counts.get(rec.id, 0)
+class ConversationDraws(NamedTuple):
+    """The draws a conversation's document starts with, in draw order (routing reuses them)."""
+
+    channels: list[str]
+    t_first_in: int
+    t_resp: int
+    users: list[str]
+    teams: list[str]
+    done_at: int | None
+    sla_id: str
+    sla_versions: list[Doc]
+    sla_name: str
+    has_sla: bool
+    ver_ref: Doc | None
+    breach_at: int | None
+    queue_id: str | None
+
+
+def conversation_draws(ds: Dataset, rec: Rec, g: random.Random | None = None) -> ConversationDraws:
+    """The first draws of ``rec``'s document RNG, up to its queue: ``conversation_doc`` goes on
+    drawing from ``g`` after them; routing (gen/routing.py) calls it with a fresh RNG."""
+    if g is None:
+        g = rec_rng(ds.seed, rec)
     channels = sorted(
         set(g.sample(("email", "chat", "sms", "facebook", "instagram", "voice"), g.randrange(1, 3)))
     )
-    msgs = sorted(
-        ds.children.get(("conversation.messages", rec.id), ()), key=lambda m: (m.created, m.id)
-    )
-    ins = [m for m in msgs if m.status == "in"]
-    outs = [m for m in msgs if m.status == "out"]
     t_first_in = between(g, rec.created, rec.updated)
     t_resp = between(g, t_first_in, rec.updated)
     users = g.sample(ds.agent_ids, g.randrange(0, 3))
@@ -125,6 +139,50 @@ def conversation_doc(ds: Dataset, rec: Rec) -> Doc:
     sla_id, sla_versions, sla_name = ds.sla_versions[g.randrange(len(ds.sla_versions))]
     has_sla = g.random() < 0.75
     ver_ref = g.choice(sla_versions) if has_sla else None
+    breach_at = _sla_breach(g, rec) if ver_ref is not None else None
+    queue_id = ds.queue_ids[g.randrange(len(ds.queue_ids))] if g.random() < 0.85 else None
+    return ConversationDraws(
+        channels,
+        t_first_in,
+        t_resp,
+        users,
+        teams,
+        done_at,
+        sla_id,
+        sla_versions,
+        sla_name,
+        has_sla,
+        ver_ref,
+        breach_at,
+        queue_id,
+    )
+
+
+def conversation_doc(ds: Dataset, rec: Rec) -> Doc:
+    g = rec_rng(ds.seed, rec)
+    mc = ds.msg_counts.get(rec.id, [0, 0])
+    nc = ds.note_counts.get(rec.id, 0)
+    d = conversation_draws(ds, rec, g)
+    channels, t_first_in, t_resp, users, teams = (
+        d.channels,
+        d.t_first_in,
+        d.t_resp,
+        d.users,
+        d.teams,
+    )
+    msgs = sorted(
+        ds.children.get(("conversation.messages", rec.id), ()), key=lambda m: (m.created, m.id)
+    )
+    ins = [m for m in msgs if m.status == "in"]
+    outs = [m for m in msgs if m.status == "out"]
+    done = rec.status == "done"
+    done_at = d.done_at
+    sla_id, has_sla, ver_ref = d.sla_id, d.has_sla, d.ver_ref
+    sla = None
+    if ver_ref is not None:
+        version = d.sla_versions.index(ver_ref) + 1
+        sla = _sla(rec, d.sla_name, version, done, t_resp, d.breach_at)
+    queue_id = d.queue_id
     first_done = None
     if done_at is not None:
         first_done = {
@@ -141,11 +199,6 @@ def conversation_doc(ds: Dataset, rec: Rec) -> Doc:
             "lastMessageDirection": "out",
             "lastMessageDirectionType": "response-out",
         }
-    sla = None
-    if ver_ref is not None:
-        version = sla_versions.index(ver_ref) + 1
-        sla = _sla(g, rec, sla_name, version, done, t_resp)
-    queue_id = ds.queue_ids[g.randrange(len(ds.queue_ids))] if g.random() < 0.85 else None
     brand_id = ds.brand_ids[g.randrange(len(ds.brand_ids))]
     sat = g.choice((None, None, None, 1, 2, 3, 4, 5, 5, 4))
     first_response = {
@@ -227,11 +280,17 @@ def conversation_doc(ds: Dataset, rec: Rec) -> Doc:
     return resource("conversation", rec.id, attrs, rels, f"/v1/conversations/{rec.id}")
 
 
-def _sla(g: random.Random, rec: Rec, name: str, version: int, done: bool, t_resp: int) -> Doc:
+def _sla_breach(g: random.Random, rec: Rec) -> int | None:
+    """The SLA's draws: when it was breached (None: not breached)."""
     breached = g.random() < 0.2
+    return between(g, rec.created, rec.updated) if breached else None
+
+
+def _sla(rec: Rec, name: str, version: int, done: bool, t_resp: int, breach_at: int | None) -> Doc:
+    breached = breach_at is not None
     breach = None
-    if breached:
-        breach = {"metric": "firstResponse", "at": fmt_ms(between(g, rec.created, rec.updated))}
+    if breach_at is not None:
+        breach = {"metric": "firstResponse", "at": fmt_ms(breach_at)}
     return {
         "name": name,
         "version": version,
@@ -380,13 +439,18 @@ def note_doc(ds: Dataset, rec: Rec) -> Doc:
 
 
 # --------------------------------------------------------------------------- sub-resources
-def conversation_events(seed: int, conv: Rec) -> list[Doc]:
-    """``/v1/conversations/{id}/events``: a create, then 1-5 updates ending at ``updatedAt``."""
+def conversation_events(seed: int, now_ms: int, conv: Rec) -> list[Doc]:
+    """``/v1/conversations/{id}/events``: a create, then 1-5 updates ending at ``updatedAt``.
+
+    As in the OAS ``GetConversationEvents`` example, an event's own time is ``publishedAt`` (the
+    time prefix of its id says the same) while ``createdAt``/``updatedAt``/``modifiedAt`` mirror
+    its conversation; every event updates the conversation, so none is published after it."""
     g = random.Random(f"{seed}:events:{conv.idx}")  # noqa: S311
     n = 1 + g.randrange(1, 6)
     times = sorted(between(g, conv.created, conv.updated) for _ in range(n - 1))
     times = [conv.created, *times]
     times[-1] = conv.updated if n > 1 else conv.created
+    cid = parent(conv.customer).id
     events = []
     for i, t in enumerate(times):
         verb = "create" if i == 0 else "update"
@@ -394,22 +458,32 @@ def conversation_events(seed: int, conv: Rec) -> list[Doc]:
         if verb == "update":
             field = g.choice(("status", "priority", "assignedUsers", "tags"))
             after = conv.status if field == "status" else None
-            changes = {"attributes": {field: {"op": "replace", "before": None, "after": after}}}
-        eid = f"{conv.id[:8]}{g.getrandbits(64):016x}"
+            changes = {
+                "attributes": {field: {"op": "replace", "before": None, "after": after}},
+                "relationships": {},
+            }
+        eid = make_id(g, now_ms - t)
         events.append(
             {
                 "type": "customer_event",
                 "id": eid,
                 "attributes": {
                     "name": f"kustomer.conversation.{verb}",
+                    "type": "conversation",
+                    "publishedAt": fmt_ms(t),
+                    "createdAt": fmt_ms(conv.created),
+                    "updatedAt": fmt_ms(conv.updated),
+                    "modifiedAt": fmt_ms(min(conv.modified, conv.updated)),
                     "changes": changes,
-                    "createdAt": fmt_ms(t),
+                    "location": None,
+                    "meta": None,
                 },
                 "relationships": {
+                    "org": org_ref(),
+                    "customer": ref("customer", cid, f"/v1/customers/{cid}"),
                     "conversation": ref("conversation", conv.id, f"/v1/conversations/{conv.id}"),
-                    "org": ref("org", ORG_ID, None),
                 },
-                "links": {"self": f"/v1/conversations/{conv.id}/events/{eid}"},
+                "links": {"self": f"/v1/customers/{cid}/events/{eid}"},
             }
         )
     return events
@@ -419,7 +493,12 @@ ATTACHMENT_TYPES = (("image/png", "png"), ("application/pdf", "pdf"), ("image/jp
 
 
 def conversation_attachments(seed: int, conv: Rec, msgs: list[Rec]) -> list[Doc]:
-    """``/v1/conversations/{id}/attachments``: a quarter of conversations have one or two."""
+    """``/v1/conversations/{id}/attachments``: a quarter of conversations have one or two.
+
+    OAS ``GetConversationAttachments`` shape: no top-level ``id`` (the attachment id is the last
+    segment of ``links.self``, ``/v1/messages/{message}/attachments/{id}``), relationships org
+    and message, ``links.related`` a pre-signed download link that expires after 600 s.
+    ``createdAt`` (the message's creation) is the sandbox's addition."""
     g = random.Random(f"{seed}:attachments:{conv.idx}")  # noqa: S311
     items: list[Doc] = []
     if not msgs or g.random() >= 0.25:
@@ -428,20 +507,25 @@ def conversation_attachments(seed: int, conv: Rec, msgs: list[Rec]) -> list[Doc]
         m = msgs[g.randrange(len(msgs))]
         aid = f"{m.id[:8]}{g.getrandbits(64):016x}"
         ctype, ext = g.choice(ATTACHMENT_TYPES)
+        name = f"attachment-{k + 1}.{ext}"
         items.append(
             {
-                # official quirk: no top-level id, only inside links.self
                 "type": "attachment",
                 "attributes": {
-                    "name": f"attachment-{k + 1}.{ext}",
+                    "name": name,
                     "contentType": ctype,
                     "contentLength": g.randrange(1_000, 2_000_000),
                     "redacted": False,
+                    "createdAt": fmt_ms(m.created),
                 },
-                "relationships": {"message": {"data": {"type": "message", "id": m.id}}},
+                "relationships": {
+                    "org": org_ref(),
+                    "message": ref("message", m.id, f"/v1/messages/{m.id}"),
+                },
                 "links": {
-                    "self": f"/v1/attachments/{aid}",
-                    "related": f"https://files.example/{aid}?X-Amz-Expires=600",
+                    "self": f"/v1/messages/{m.id}/attachments/{aid}",
+                    "related": f"https://files.example/attachments/{ORG_ID}/{aid}-{name}"
+                    "?X-Amz-Expires=600",
                 },
             }
         )

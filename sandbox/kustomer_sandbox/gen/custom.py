@@ -28,6 +28,8 @@ def custom_values(g: random.Random, resource: str, rec: Rec, company_ids: list[s
     """``attributes.custom`` of one record: some keys left out, some null, the rest drawn."""
     out: Doc = {}
     for key, spec in CUSTOM_ATTRS[resource].items():
+        if spec.get("multi"):
+            continue  # multi references are drawn by their owner (see multi_reference)
         x = g.random()
         if x < 0.08:
             continue  # attribute never set on this record
@@ -36,6 +38,17 @@ def custom_values(g: random.Random, resource: str, rec: Rec, company_ids: list[s
             continue
         out[key] = _value(g, key, spec, rec, company_ids)
     return out
+
+
+def multi_reference(g: random.Random, ids: list[str]) -> str | list[str] | None:
+    """A multi reference's value (``ordersId``): mostly the list of the record's ids, sometimes
+    one id as a plain string, sometimes not set (None: leave the key out)."""
+    x = g.random()
+    if x < 0.15 or (not ids and x < 0.6):
+        return None
+    if ids and x < 0.3:
+        return ids[0]
+    return list(ids)
 
 
 def _value(g: random.Random, key: str, spec: Doc, rec: Rec, company_ids: list[str]) -> Any:

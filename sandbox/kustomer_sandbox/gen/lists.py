@@ -80,6 +80,7 @@ def user_doc(ds: Dataset, rec: Rec) -> Doc:
         "firstLoginAt": created if person else None,
         "mostRecentLoginAt": fmt_ms(login) if person else None,
         "isEmailValid": True,
+        "deleted": bool(rec.deleted),
         "deletedAt": deleted_at(rec),
     }
     stamp(rec, attrs)

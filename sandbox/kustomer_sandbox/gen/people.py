@@ -22,7 +22,7 @@ from .base import (
     stamp,
     user_ref,
 )
-from .custom import custom_values
+from .custom import custom_values, multi_reference
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -71,7 +71,7 @@ def customer_doc(ds: Dataset, rec: Rec) -> Doc:
     last_act = between(g, rec.created, rec.updated)
     ext = f"shop-{g.randrange(10**8):08d}" if g.random() < 0.7 else None
     tags = g.sample(ds.tag_ids, g.randrange(0, 4)) if ds.tag_ids else []
-    attrs = {
+    attrs: Doc = {
         "name": name,
         "displayName": name if g.random() < 0.9 else emails[0]["email"],
         "displayColor": g.choice(W.DISPLAY_COLORS),
@@ -113,6 +113,7 @@ def customer_doc(ds: Dataset, rec: Rec) -> Doc:
         "roleGroupVersions": [],
         "custom": custom_values(g, "customer", rec, ds.company_ids),
     }
+    _orders_id(ds, rec, attrs["custom"])
     stamp(rec, attrs)
     rels = {
         "org": org_ref(),
@@ -128,6 +129,15 @@ def customer_doc(ds: Dataset, rec: Rec) -> Doc:
             "meta": {"kobject": True},
         }
     return resource("customer", rec.id, attrs, rels, f"/v1/customers/{rec.id}")
+
+
+def _orders_id(ds: Dataset, rec: Rec, custom: Doc) -> None:
+    """``custom.ordersId``: the customer's order kobjects (own RNG, so no other draw moves)."""
+    g = random.Random(f"{ds.seed}:orders-id:{rec.idx}")  # noqa: S311
+    orders = [k.id for k in ds.children.get(("customer.klass.order", rec.id), ())]
+    value = multi_reference(g, orders)
+    if value is not None:
+        custom["ordersId"] = value
 
 
 def _emails(g: random.Random, first: str, last: str) -> list[Doc]:
