@@ -586,7 +586,7 @@ class Snoozes(FullTableStream):
     name = "snoozes"
     path = "/v1/snoozes"
     roles = read_role("snooze")
-    fixups = (json_text("value"),)  # a duration, a time of day, or an object as JSON text
+    fixups = (json_text("value"),)  # milliseconds, an epoch, or an object: as JSON text
 
 
 class CustomAttributeMetadata(Stream):

@@ -153,14 +153,14 @@ def wrap_strings(key: str, *columns: str) -> Callable[[JSON], JSON]:
 
 
 def json_text(*columns: str) -> Callable[[JSON], JSON]:
-    """A fixup for columns Kustomer sends as a plain string or as an object: the column is a
-    string, and an object or a list arrives as its JSON text (compact, keys sorted), which a
-    warehouse's JSON functions read back."""
+    """A fixup for columns Kustomer sends as a plain string or as something else: the column
+    is a string, and an object, a list or a number arrives as its JSON text (compact, keys
+    sorted), which a warehouse's JSON functions read back."""
 
     def fixup(record: JSON) -> JSON:
         for column in columns:
             value = record.get(column)
-            if isinstance(value, dict | list):
+            if value is not None and not isinstance(value, str):
                 record[column] = json.dumps(value, sort_keys=True, separators=(",", ":"))
         return record
 
