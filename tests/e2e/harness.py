@@ -158,6 +158,11 @@ def at_bookmark(truth: dict, stream: str, bookmark: dict, lookback: float = 0) -
     return {row["id"] for row in rows if since_ts <= (row.get(field) or "") <= value}
 
 
+def by_default(truth: dict) -> list[str]:
+    """The streams of the truth a sync without a catalog reads (not attachments)."""
+    return [s for s in truth["streams"] if s not in STREAMS or STREAMS[s].selected_by_default]
+
+
 def missing_and_extra(truth: dict, run: TapRun, since: str = EVERYTHING[:10]) -> dict[str, tuple]:
     """Per stream of the truth: (ids the tap missed, ids it emitted that it should not have)."""
     report = {}

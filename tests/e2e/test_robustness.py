@@ -13,6 +13,7 @@ import pytest
 from kustomer_sandbox import Sandbox
 
 from tests.e2e.harness import (
+    by_default,
     expected_ids,
     ground_truth,
     missing_and_extra,
@@ -97,9 +98,9 @@ def test_kill_and_resume_loses_nothing(small_sandbox, tmp_path):
         assert resumed.returncode == 0, resumed.stderr[-2000:]
         emitted = Counter()
         for run in (killed, resumed):
-            for stream in truth["streams"]:
+            for stream in by_default(truth):
                 emitted.update((stream, i) for i in run.ids(stream))
-        for stream in truth["streams"]:
+        for stream in by_default(truth):
             missing = expected_ids(truth, stream) - {i for s, i in emitted if s == stream}
             assert not missing, f"trial {trial} (killed at line {kill_at}) lost {stream}"
         duplicates.append(sum(n - 1 for n in emitted.values()))
