@@ -141,7 +141,10 @@ def expected_ids(truth: dict, stream: str, since: str = EVERYTHING[:10]) -> set[
     whole = cls is not None and cls.replication_method == "FULL_TABLE"
     for row in truth["streams"][stream]:
         stamp = row.get("updatedAt") or row.get("createdAt") or ""
+        # archived notes: no archive search reaches them; a deleted conversation's attachments
+        # are not read
         reachable = not (stream == "notes" and row.get("archived"))
+        reachable = reachable and not (stream == "attachments" and row.get("deleted"))
         if whole or row.get("full_table") or (stamp >= since and reachable):
             expected.add(row["id"])
     return expected

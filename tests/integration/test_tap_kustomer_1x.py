@@ -217,6 +217,9 @@ def test_1x_config_and_state_resume_where_1x_left_off(sandbox, tmp_path, interru
     assert run.returncode == 0, run.stderr[-2000:]
 
     for stream in ONE_X_STREAMS:
+        if STREAMS[stream].replication_method == "FULL_TABLE":  # tags: read whole every run
+            assert set(run.ids(stream)) == {r["id"] for r in live(truth, stream)}, stream
+            continue
         since = parse(bookmarks.get(stream, config["start_date"]))
         since = since.replace(microsecond=since.microsecond // 1000 * 1000)
         expected = {r["id"] for r in live(truth, stream) if parse(r["updatedAt"]) >= since}
@@ -235,6 +238,8 @@ def test_1x_config_and_state_resume_where_1x_left_off(sandbox, tmp_path, interru
     final = run.state
     assert final["currently_syncing"] is None
     for stream, bookmark in bookmarks.items():  # rewritten in the standard shape, not behind
+        if STREAMS[stream].replication_method == "FULL_TABLE":
+            continue  # tags: read whole, no bookmark to compare
         assert parse(final["bookmarks"][stream]["updated_at"]) >= parse(bookmark), stream
     assert run.stderr.count("accepted for compatibility with tap-kustomer 1.x") == 2
     assert "used as page_size 500" in run.stderr
