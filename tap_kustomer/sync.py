@@ -1,8 +1,9 @@
 """Sync: which streams and fields, in what order, and when state advances.
 
-State advances in one place, `SingerWriter.page` (called by `sync_stream` for every page):
-under the writer's lock, the page's records are written, then its bookmark (capped at the
-sync's start, the "signpost") goes into the state, then STATE is written. Streams run on up
+Each stream's rule (bookmarks.py) says where its run starts and what bookmark a page may
+carry; state advances in one place, `SingerWriter.page` (called by `sync_stream` for every
+page): under the writer's lock, the page's records are written, then its bookmark (capped at
+the sync's start, the "signpost") goes into the state, then STATE is written. Streams run on up
 to max_workers threads, but no STATE can cover a page another thread has not written yet, so
 a run killed at any line resumes from the last STATE without losing a record.
 """
