@@ -269,13 +269,17 @@ class Dataset:
             "updatedAt": attrs["updatedAt"],
             "deleted": bool(rec.deleted),
         }
-        if rec.stream == "customers":
-            keep["name"] = attrs.get("name")
+        if rec.stream == "customers":  # and the OAS CustomerArchiveSearch example's keys
+            for key in ("name", "displayName", "lastActivityAt", "verified"):
+                keep[key] = attrs.get(key)
             keep["emails"] = attrs.get("emails", [])
+        if "rev" in attrs:
+            keep["rev"] = attrs["rev"]
         return {
             "type": full["type"],
             "id": full["id"],
             "attributes": keep,
+            "relationships": {"org": full["relationships"]["org"]},
             "links": {"self": full["links"]["self"]},
         }
 
@@ -297,7 +301,7 @@ class Dataset:
         return metadata_doc(g, resource, self.now_ms, self.agent_ids)
 
     def conversation_events(self, conv: Rec) -> list[Doc]:
-        return conversation_events(self.seed, self.now_ms, conv)
+        return conversation_events(self.seed, self.now_ms, conv, self.agent_ids)
 
     def conversation_attachments(self, conv: Rec) -> list[Doc]:
         msgs = self.children.get(("conversation.messages", conv.id), [])

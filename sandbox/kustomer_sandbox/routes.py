@@ -89,8 +89,12 @@ def list_page(
     max_size: int = DEFAULT_LIST_MAX,
     totals: bool = False,
     keep: tuple[str, ...] = ("sort",),
+    shape: str = "",
 ) -> Response:
-    """One page of a GET list: ``page``/``pageSize`` paging, links keeping the ``keep`` params."""
+    """One page of a GET list: ``page``/``pageSize`` paging, links keeping the ``keep`` params.
+
+    ``shape`` follows an OAS example: ``"empty_meta"`` serves ``"meta": {}`` (conversation
+    events and attachments), ``"no_links"`` no page ``links`` (satisfaction surveys)."""
     page = int_param(q, "page", 1)
     size = min(int_param(q, "pageSize", 100), max_size)
     lw = app.opts.list_window
@@ -116,16 +120,17 @@ def list_page(
         "prev": link(page - 1) if page > 1 else None,
         "next": link(page + 1) if start + size < total else None,
     }
-    meta = {"page": page, "pageSize": size}
+    meta = {} if shape == "empty_meta" else {"page": page, "pageSize": size}
     if totals:
         links["last"] = link(max(1, math.ceil(total / size)))
         meta["total"] = total
         meta["totalPages"] = math.ceil(total / size)
+    page_links = b"" if shape == "no_links" else b',"links":' + dumps(links)
     body = (
         b'{"data":['
         + b",".join(to_bytes(x) for x in chunk)
-        + b'],"links":'
-        + dumps(links)
+        + b"]"
+        + page_links
         + b',"meta":'
         + dumps(meta)
         + b"}"
@@ -248,12 +253,13 @@ def get_events(app: App, req: Request, cid: str) -> Response:
     if q.get("name"):
         events = [e for e in events if e["attributes"]["name"] == q["name"]]
     path = f"/v1/conversations/{cid}/events"
-    return list_page(app, q, path, events, dumps, keep=("sort", "name"))
+    return list_page(app, q, path, events, dumps, keep=("sort", "name"), shape="empty_meta")
 
 
 def get_attachments(app: App, req: Request, cid: str) -> Response:
     items = app.ds.conversation_attachments(rec_or_404(app, "conversations", cid))
-    return list_page(app, req.query, f"/v1/conversations/{cid}/attachments", items, dumps)
+    path = f"/v1/conversations/{cid}/attachments"
+    return list_page(app, req.query, path, items, dumps, shape="empty_meta")
 
 
 def get_catalog(app: App, req: Request, key: str, path: str) -> Response:
@@ -261,7 +267,8 @@ def get_catalog(app: App, req: Request, key: str, path: str) -> Response:
     enabled = _flag(req.query, "enabled")
     if key == "workflows" and enabled is not None:
         items = [d for d in items if d["attributes"]["enabled"] == enabled]
-    return list_page(app, req.query, path, items, app.cat_doc, keep=("enabled",))
+    shape = "no_links" if key == "satisfaction" else ""
+    return list_page(app, req.query, path, items, app.cat_doc, keep=("enabled",), shape=shape)
 
 
 def get_catalog_item(app: App, req: Request, key: str, rid: str) -> Response:

@@ -44,12 +44,34 @@ def klass_shares() -> list[tuple[str, float]]:
     ]
 
 
+def klass_mixins() -> list[tuple[str, list[str]]]:
+    """(name, mixins) of every klass, in file order."""
+    return [
+        (i["attributes"]["name"], i["attributes"]["mixins"]) for i in RESOURCES["klasses"]["items"]
+    ]
+
+
 class _Draws:
     """The catalog's RNG: ids and timestamps ``days`` ago."""
 
-    def __init__(self, seed: int, now_ms: int):
+    def __init__(self, seed: int, now_ms: int, user_ids: list[str]):
         self.rng = named_rng(seed, "catalog")
         self.now_ms = now_ms
+        # createdBy/modifiedBy: their own RNG, so the ids and timestamps above do not move
+        self.users = named_rng(seed, "catalog:users")
+        self.user_ids = user_ids
+
+    def user_rels(self) -> Doc:
+        created = self.user_ids[self.users.randrange(len(self.user_ids))]
+        modified = (
+            created
+            if self.users.random() < 0.5
+            else self.user_ids[self.users.randrange(len(self.user_ids))]
+        )
+        return {
+            "createdBy": ref("user", created, f"/v1/users/{created}"),
+            "modifiedBy": ref("user", modified, f"/v1/users/{modified}"),
+        }
 
     def id(self, days: int) -> str:
         return make_id(self.rng, days * DAY_MS)
@@ -61,7 +83,7 @@ class _Draws:
 
 def build_catalog(seed: int, now_ms: int, user_ids: list[str]) -> dict[str, list[Doc]]:
     """Every static resource family -> its documents in id order (``sla_versions`` too)."""
-    draws = _Draws(seed, now_ms)
+    draws = _Draws(seed, now_ms, user_ids)
     cat = {
         family: [_simple(draws, family, item) for item in RESOURCES[family]["items"]]
         for family in SIMPLE_FAMILIES
@@ -82,16 +104,19 @@ def _simple(draws: _Draws, family: str, item: Doc) -> Doc:
     attrs["createdAt"] = fmt_ms(created)
     attrs["updatedAt"] = fmt_ms(updated)
     attrs["modifiedAt"] = fmt_ms(updated)
-    return {
-        "type": spec["type"],
-        "id": rid,
-        "attributes": attrs,
-        "relationships": {"org": org_ref()},
-        "links": {"self": f"{spec['path']}/{rid}"},
-    }
+    rels = {"org": org_ref()}
+    if spec.get("users"):  # OAS GetBrands, GetAllSchedules, GetSatisfaction
+        rels.update(draws.user_rels())
+    if family == "klasses":  # OAS GetKlasses: a links-only relationship to the klass's objects
+        rels["kobjects"] = {"links": {"self": f"/v1/klasses/{attrs['name']}"}}
+    doc = {"type": spec["type"], "id": rid, "attributes": attrs, "relationships": rels}
+    if spec.get("links", True):  # OAS GetSatisfaction: no links
+        doc["links"] = {"self": f"{spec['path']}/{rid}"}
+    return doc
 
 
 def _slas(draws: _Draws, user_ids: list[str]) -> tuple[list[Doc], list[Doc]]:
+    """SLAs and their versions; like the OAS GetSlaById example, without ``links``."""
     slas, versions = [], []
     for i, item in enumerate(RESOURCES["slas"]["items"]):
         sid = draws.id(item["id_days"])
@@ -112,7 +137,6 @@ def _slas(draws: _Draws, user_ids: list[str]) -> tuple[list[Doc], list[Doc]]:
                         "createdBy": ref("user", creator, None),
                         "sla": ref("sla", sid, f"/v1/slas/{sid}"),
                     },
-                    "links": {"self": f"/v1/slas/{sid}/versions/{vid}"},
                 }
             )
         attrs = copy.deepcopy(item["attributes"])
@@ -127,7 +151,6 @@ def _slas(draws: _Draws, user_ids: list[str]) -> tuple[list[Doc], list[Doc]]:
                     "createdBy": ref("user", user_ids[i], None),
                     "versions": {"data": refs},
                 },
-                "links": {"self": f"/v1/slas/{sid}"},
             }
         )
     return slas, versions

@@ -260,6 +260,7 @@ def conversation_doc(ds: Dataset, rec: Rec) -> Doc:
         "roleGroupVersions": [],
         "custom": custom_values(g, "conversation", rec, ds.company_ids),
     }
+    attrs["sentiment"] = sentiment(random.Random(f"{ds.seed}:sentiment:{rec.idx}"))  # noqa: S311
     stamp(rec, attrs)
     cid = parent(rec.customer).id
     sla_id_ = sla_id if has_sla else None
@@ -370,6 +371,7 @@ def message_doc(ds: Dataset, rec: Rec) -> Doc:
         "externalId": None,
         "custom": custom_values(g, "message", rec, ds.company_ids),
     }
+    _message_extras(ds.seed, rec, channel, attrs)
     stamp(rec, attrs)
     cid, vid = customer.id, conversation.id
     rels = {
@@ -387,6 +389,23 @@ def message_doc(ds: Dataset, rec: Rec) -> Doc:
         f"/v1/messages/{rec.id}",
         related=f"/v1/{app}/messages/{rec.id}",
     )
+
+
+def sentiment(g: random.Random) -> Doc:
+    """A ``sentiment`` object (OAS GetMessage: polarity and confidence); ``{}`` when none was
+    computed (OAS GetMessages, GetConversations)."""
+    if g.random() < 0.3:
+        return {}
+    return {"polarity": g.choice((-1, 0, 0, 1, 1)), "confidence": round(g.uniform(0.5, 1.0), 2)}
+
+
+def _message_extras(seed: int, rec: Rec, channel: str, attrs: Doc) -> None:
+    """``sentiment`` and an email's Message-ID as ``externalId`` (OAS GetMessage), from their
+    own RNG so no other draw of the message moves."""
+    g = random.Random(f"{seed}:message-extras:{rec.idx}")  # noqa: S311
+    attrs["sentiment"] = sentiment(g)
+    if channel == "email":
+        attrs["externalId"] = f"<{g.getrandbits(96):024x}@mail.{W.DOMAINS[rec.idx % 5]}>"
 
 
 def _email_meta(g: random.Random, frm: str, to_addr: str, subject: str) -> Doc:
@@ -435,24 +454,37 @@ def note_doc(ds: Dataset, rec: Rec) -> Doc:
     }
     if rec.deleted:
         rels["deletedBy"] = author
+    # OAS GetNotesByConversation: the mentioned users as a data list (no draws)
+    rels["userMentions"] = {"data": [{"type": "user", "id": m["userId"]} for m in mentions]}
     return resource("note", rec.id, attrs, rels, f"/v1/notes/{rec.id}")
 
 
 # --------------------------------------------------------------------------- sub-resources
-def conversation_events(seed: int, now_ms: int, conv: Rec) -> list[Doc]:
+def _author(g: random.Random, agent_ids: list[str]) -> Doc:
+    """An event's createdBy/modifiedBy: an agent, or null data (the customer or a system)."""
+    if g.random() < 0.25:
+        return ref("user", None, None)
+    uid = agent_ids[g.randrange(len(agent_ids))]
+    return ref("user", uid, f"/v1/users/{uid}")
+
+
+def conversation_events(seed: int, now_ms: int, conv: Rec, agent_ids: list[str]) -> list[Doc]:
     """``/v1/conversations/{id}/events``: a create, then 1-5 updates ending at ``updatedAt``.
 
     As in the OAS ``GetConversationEvents`` example, an event's own time is ``publishedAt`` (the
     time prefix of its id says the same) while ``createdAt``/``updatedAt``/``modifiedAt`` mirror
-    its conversation; every event updates the conversation, so none is published after it."""
+    its conversation; every event updates the conversation, so none is published after it.
+    createdBy/modifiedBy (the example's too) come from their own RNG."""
     g = random.Random(f"{seed}:events:{conv.idx}")  # noqa: S311
     n = 1 + g.randrange(1, 6)
     times = sorted(between(g, conv.created, conv.updated) for _ in range(n - 1))
     times = [conv.created, *times]
     times[-1] = conv.updated if n > 1 else conv.created
     cid = parent(conv.customer).id
+    authors = random.Random(f"{seed}:event-authors:{conv.idx}")  # noqa: S311 - own RNG
     events = []
     for i, t in enumerate(times):
+        author = _author(authors, agent_ids)
         verb = "create" if i == 0 else "update"
         changes = None
         if verb == "update":
@@ -480,6 +512,8 @@ def conversation_events(seed: int, now_ms: int, conv: Rec) -> list[Doc]:
                 },
                 "relationships": {
                     "org": org_ref(),
+                    "createdBy": author,
+                    "modifiedBy": author,
                     "customer": ref("customer", cid, f"/v1/customers/{cid}"),
                     "conversation": ref("conversation", conv.id, f"/v1/conversations/{conv.id}"),
                 },

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import random
 from typing import TYPE_CHECKING
 
 from .. import words as W
+from ..util import fmt_ms
 from .base import (
     ARCHIVED_FRACTION,
     Batch,
     ByCreation,
     Doc,
     Rec,
+    between,
     big_count,
     named_rng,
     org_ref,
@@ -21,6 +24,7 @@ from .base import (
     stamp,
     user_ref,
 )
+from .catalog import klass_mixins
 from .custom import custom_values
 from .people import company_ref
 
@@ -55,6 +59,48 @@ def _klass(x: float, shares: list[tuple[str, float]]) -> str:
         if x < upto:
             return name
     return shares[-1][0]
+
+
+ASSIGNABLE = frozenset(name for name, mixins in klass_mixins() if "assignable" in mixins)
+
+
+def _assignable(ds: Dataset, rec: Rec, attrs: Doc, rels: Doc) -> None:
+    """The ``assignable`` mixin's attributes and ``queue`` relationship (OAS GetKObject): from
+    their own RNG, so no other draw of the record moves."""
+    g = random.Random(f"{ds.seed}:assignable:{rec.idx}")  # noqa: S311
+    queue = ds.queue_ids[g.randrange(len(ds.queue_ids))] if g.random() < 0.8 else None
+    user = ds.agent_ids[g.randrange(len(ds.agent_ids))] if g.random() < 0.7 else None
+    team = ds.team_ids[g.randrange(len(ds.team_ids))] if ds.team_ids and g.random() < 0.5 else None
+    done = g.random() < 0.5
+    reopened = g.randrange(0, 2)  # done once, then reopened (and, when done, done again)
+    first = last = None
+    if done or reopened:
+        at = between(g, rec.created, rec.updated)
+        seconds = max(0, (at - rec.created) // 1000)
+        first = {
+            "time": seconds,
+            "businessTime": seconds // 3,
+            "createdAt": fmt_ms(at),
+            "createdBy": user,
+            "createdByTeam": team,
+            "assignedTeam": team,
+            "assignedUser": user,
+            "commentCount": g.randrange(0, 4),
+        }
+        last = dict(first, createdAt=fmt_ms(rec.updated)) if done and reopened else first
+    attrs.update(
+        {
+            "status": "done" if done else "open",
+            "queue": queue,
+            "assignedUser": user,
+            "doneCount": int(done) + reopened,
+            "reopenCount": reopened,
+            "reopenDoneCount": reopened if done else 0,
+            "firstDone": first,
+            "lastDone": last,
+        }
+    )
+    rels["queue"] = ref("queue", queue, f"/v1/routing/queues/{queue}" if queue else None)
 
 
 def kobject_doc(ds: Dataset, rec: Rec) -> Doc:
@@ -95,4 +141,6 @@ def kobject_doc(ds: Dataset, rec: Rec) -> Doc:
     }
     if rec.company is not None:
         rels["company"] = company_ref(rec.company)
+    if k in ASSIGNABLE:
+        _assignable(ds, rec, attrs, rels)
     return resource(f"kobject.{k}", rec.id, attrs, rels, f"/v1/klasses/{k}/{rec.id}")

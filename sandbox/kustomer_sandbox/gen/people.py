@@ -114,6 +114,7 @@ def customer_doc(ds: Dataset, rec: Rec) -> Doc:
         "custom": custom_values(g, "customer", rec, ds.company_ids),
     }
     _orders_id(ds, rec, attrs["custom"])
+    _activity(ds, rec, attrs)
     stamp(rec, attrs)
     rels = {
         "org": org_ref(),
@@ -129,6 +130,65 @@ def customer_doc(ds: Dataset, rec: Rec) -> Doc:
             "meta": {"kobject": True},
         }
     return resource("customer", rec.id, attrs, rels, f"/v1/customers/{rec.id}")
+
+
+# (cityName, regionName, countryName, zipCode) of a customer's recentLocation
+PLACES = (
+    ("Boston", "Massachusetts", "United States", "02110"),
+    ("Austin", "Texas", "United States", "73301"),
+    ("Toronto", "Ontario", "Canada", "M5H"),
+    ("London", "England", "United Kingdom", "EC1A"),
+    ("Lyon", "Auvergne-Rhone-Alpes", "France", "69001"),
+)
+
+
+def _activity(ds: Dataset, rec: Rec, attrs: Doc) -> None:
+    """The OAS GetCustomers attributes ``recentLocation``, ``lastConversation``,
+    ``lastMessageIn`` and ``preview`` (keys as the tap's schema declares them), and ``gender``:
+    their own RNG, and the customer's own conversations and messages, so no draw moves."""
+    g = random.Random(f"{ds.seed}:customer-activity:{rec.idx}")  # noqa: S311
+    attrs["gender"] = g.choice(("m", "f", None, None, None))
+    located = between(g, rec.created, rec.updated)
+    recent: Doc = {"updatedAt": fmt_ms(located)}
+    if g.random() < 0.4:
+        city, region, country, zip_code = PLACES[g.randrange(len(PLACES))]
+        recent["location"] = {
+            "cityName": city,
+            "regionName": region,
+            "countryName": country,
+            "zipCode": zip_code,
+        }
+    attrs["recentLocation"] = recent
+    convs = [c for c in ds.children.get(("customer.conversations", rec.id), ()) if not c.deleted]
+    last_conv: Doc = {"tags": [], "sentiment": {}}  # the example's, for no conversation
+    if convs:
+        conv = max(convs, key=lambda c: (c.created, c.id))
+        c_attrs = ds.build_doc(conv)["attributes"]
+        last_conv = {"id": conv.id, "channels": c_attrs["channels"]}
+        last_conv.update(tags=c_attrs.get("tags", []), sentiment=c_attrs["sentiment"])
+    attrs["lastConversation"] = last_conv
+    msgs = sorted(
+        ds.children.get(("customer.messages", rec.id), ()), key=lambda m: (m.created, m.id)
+    )
+    inbound = [m for m in msgs if m.status == "in"]
+    attrs["lastMessageIn"] = _message_in(ds, inbound[-1]) if inbound else {"sentiment": {}}
+    attrs["preview"] = _preview(ds, msgs[-1]) if msgs else {}
+
+
+def _message_in(ds: Dataset, msg: Rec) -> Doc:
+    m = ds.build_doc(msg)["attributes"]
+    return {"channel": m["channel"], "sentAt": m["sentAt"], "sentiment": m["sentiment"]}
+
+
+def _preview(ds: Dataset, msg: Rec) -> Doc:
+    m = ds.build_doc(msg)["attributes"]
+    return {
+        "type": "message",
+        "channel": m["channel"],
+        "subject": m["subject"],
+        "text": m["preview"],
+        "previewAt": m["sentAt"],
+    }
 
 
 def _orders_id(ds: Dataset, rec: Rec, custom: Doc) -> None:
