@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: builds a virtual environment (.venv-test), installs the tap with its test
-# dependencies, then runs the linters and the tests on two workers (pytest-xdist; the tests of
+# dependencies, then runs the linters, the type checker and the tests on two workers (pytest-xdist; the tests of
 # one module stay on one worker, as they share its sandbox).
 #
 #   bash scripts/test.sh           every test: unit, sandbox end to end, and integration (the
@@ -36,7 +36,7 @@ fi
 
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
-# (type check: add the mypy line here)
+"$VENV/bin/mypy" # strict, on the tap: pyproject.toml [tool.mypy]
 
 if [ "$QUICK" = 1 ]; then
   "$VENV/bin/python" -m pytest -n 2 --dist loadfile -m "not integration" "$@"
