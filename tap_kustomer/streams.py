@@ -104,6 +104,8 @@ class Stream:
     replication_method: ClassVar[str] = "INCREMENTAL"
     replication_key: ClassVar[str | None] = "updated_at"
     selected_by_default: ClassVar[bool] = True
+    # A full table's reads are table versions, activated once whole (sync.py).
+    versioned: ClassVar[bool] = True
     default_page_size: ClassVar[int] = 100
     max_page_size: ClassVar[int] = 100
     roles: ClassVar[str]  # the role a key needs, for the 403 message
@@ -530,6 +532,9 @@ class Slas(FullTableStream):
 class SlaVersions(Slas):
     name = "sla_versions"
     member = "included"  # the versions come beside the SLAs
+    # Its own `version` column makes target-postgres 0.8's ACTIVATE_VERSION fail (SQLAlchemy:
+    # "bindparam() name 'version' is reserved"); versions are immutable and go with their SLA.
+    versioned = False
 
 
 class BusinessSchedules(FullTableStream):

@@ -413,7 +413,7 @@ def sync_stream(
     progress = StreamProgress(name, settings.progress_interval)
     # A full table's read is one table version (Singer's convention: milliseconds), activated
     # only once the pager says the read was whole.
-    version = time.time_ns() // 1_000_000 if key is None else None
+    version = time.time_ns() // 1_000_000 if key is None and stream.versioned else None
     # Records below the bookmark the run started from were read again by the look-back.
     relisted_below = newest if key == "updated_at" and start < newest else ""
     shape = stream.shaper(settings.record_format, selection.deselected, selection.schema)

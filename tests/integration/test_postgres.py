@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tap_kustomer.streams import STREAMS
-from tests.e2e.harness import EVERYTHING, expected_ids, ground_truth
+from tests.e2e.harness import EVERYTHING, by_default, expected_ids, ground_truth
 from tests.integration.tools import VENVS, tool_venv
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 SCHEMA = "kustomer"
 # (stream, column) → the PostgreSQL type target-postgres must give it, from our JSON schema.
 COLUMN_TYPES = {
-    **{(stream, "id"): "text" for stream in STREAMS if stream != "conversation_events"},
+    **{(stream, "id"): "text" for stream, cls in STREAMS.items() if cls.selected_by_default},
     **{
         (stream, "updated_at"): "timestamp without time zone"
         for stream, cls in STREAMS.items()
@@ -143,11 +143,8 @@ def target_postgres(package_index) -> Path:
     return tool_venv("target-postgres", VENVS["target-postgres"]) / "bin" / "target-postgres"
 
 
-@pytest.fixture(scope="module")
-def loaded(cluster, target_postgres, sandbox, tmp_path_factory) -> dict:
-    """Sync every stream into the cluster; the sandbox's ground truth at that moment."""
-    where = tmp_path_factory.mktemp("postgres")
-    truth = ground_truth(sandbox)
+def sync_into(cluster: Cluster, target_postgres: Path, sandbox, where: Path) -> None:
+    """One sync of the tap (every stream selected by default) piped into target-postgres."""
     tap_config, target_config = where / "tap.json", where / "target.json"
     tap_config.write_text(
         json.dumps(
@@ -178,11 +175,18 @@ def loaded(cluster, target_postgres, sandbox, tmp_path_factory) -> dict:
             stdin=messages, capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
     assert target.returncode == 0, target.stderr[-4000:]
+
+
+@pytest.fixture(scope="module")
+def loaded(cluster, target_postgres, sandbox, tmp_path_factory) -> dict:
+    """Sync every stream into the cluster; the sandbox's ground truth at that moment."""
+    truth = ground_truth(sandbox)
+    sync_into(cluster, target_postgres, sandbox, tmp_path_factory.mktemp("postgres"))
     return truth
 
 
 def test_every_record_is_loaded_once(cluster, loaded):
-    for stream in loaded["streams"]:
+    for stream in by_default(loaded):
         ids = [row[0] for row in cluster.sql(f"select id from {SCHEMA}.{stream}")]
         assert len(ids) == len(set(ids)), stream
         assert set(ids) == expected_ids(loaded, stream), stream
@@ -210,3 +214,18 @@ def test_values_survive_the_round_trip(cluster, loaded):
     assert int(total) == len(rows)
     assert int(deleted) == sum(1 for r in rows if r.get("deleted"))
     assert oldest.replace(" ", "T")[:19] == min(r["updatedAt"] for r in rows)[:19]
+
+
+def test_a_tag_gone_from_kustomer_leaves_the_table_through_activate_version(
+    cluster, loaded, target_postgres, sandbox, tmp_path
+):
+    """tags is a full table: the second run's ACTIVATE_VERSION makes target-postgres mark the
+    rows of the earlier version that the new read did not send (soft delete, its default).
+    Runs last in this module: it changes the module's sandbox."""
+    gone = loaded["streams"]["tags"][0]["id"]
+    sandbox.remove("tags", [gone])
+    sync_into(cluster, target_postgres, sandbox, tmp_path)
+    rows = cluster.sql(f"select id, _sdc_deleted_at is not null from {SCHEMA}.tags")
+    deleted = {tag for tag, is_deleted in rows if is_deleted == "t"}
+    assert deleted == {gone}
+    assert len(rows) == len(loaded["streams"]["tags"])  # the others stay, current
