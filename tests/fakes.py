@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import operator
 import random
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,13 +23,8 @@ import responses
 BASE = "https://api.kustomerapp.com"
 WINDOW = 10_000
 ARCHIVE = "/v1/customers/archive/search"
-OPS = {
-    "gte": lambda a, b: a >= b,
-    "gt": lambda a, b: a > b,
-    "lte": lambda a, b: a <= b,
-    "lt": lambda a, b: a < b,
-    "equals": lambda a, b: a == b,
-}
+OPS = {"gte": operator.ge, "gt": operator.gt, "lte": operator.le, "lt": operator.lt,
+       "equals": operator.eq}  # fmt: skip
 
 
 def ts(minutes: float) -> str:
@@ -99,7 +96,7 @@ class FakeKustomer:
         if context in self.forbidden:
             return _json(self.forbidden[context], 403)
         criteria = [] if self.ignore_criteria else body.get("and", [])
-        matching = [r for r in store.get(context, []) if _matches(r, criteria)]
+        matching = list(filter(_matcher(criteria), store.get(context, [])))
         ((sort_attr, direction),) = body["sort"][0].items()
         field = _field(sort_attr)
         salt = json.dumps(body, sort_keys=True)
@@ -193,14 +190,25 @@ def _field(attr: str) -> str:
     return "updatedAt" if attr.endswith("_updated_at") else "createdAt"
 
 
-def _matches(record: dict, criteria: list[dict]) -> bool:
-    for criterion in criteria:
-        for attr, condition in criterion.items():
-            value = record["attributes"].get(_field(attr))
-            for op, bound in condition.items():
-                if value is None or not OPS[op](value, bound):
-                    return False
-    return True
+def _matcher(criteria: list[dict]) -> Callable[[dict], bool]:
+    """Whether a record meets every criterion (the tests flattened once per request: this
+    runs over every record of a context on every search)."""
+    tests = [
+        (_field(attr), OPS[op], bound)
+        for criterion in criteria
+        for attr, condition in criterion.items()
+        for op, bound in condition.items()
+    ]
+
+    def matches(record: dict) -> bool:
+        attributes = record["attributes"]
+        for field, test, bound in tests:
+            value = attributes.get(field)
+            if value is None or not test(value, bound):
+                return False
+        return True
+
+    return matches
 
 
 def _json(body: dict, status: int = 200) -> tuple[int, dict, str]:

@@ -343,15 +343,12 @@ def test_a_trickling_body_fails_within_request_timeout(plain, chunked):
         except BaseException as exc:  # handed to the test thread
             outcome.append(exc)
 
-    started = time.monotonic()
     thread = threading.Thread(target=request, daemon=True)
     thread.start()
-    thread.join(5)
-    took = time.monotonic() - started
+    thread.join(5)  # a bound, not a measurement: the trickle alone lasts 20 s
     assert not thread.is_alive(), "the request was still reading after 5 s"
     assert isinstance(outcome[0], RetryableError), outcome
-    assert "within 1 s" in str(outcome[0])
-    assert took < 2.5, took
+    assert "within 1 s" in str(outcome[0])  # the deadline, not a read timeout, ended it
 
 
 # -- bounded size ---------------------------------------------------------------------------

@@ -80,20 +80,19 @@ def tap_until(tmp_path: Path, base_url: str, stream: str, waiting: str, signum: 
         for line in process.stderr:
             err.append(line)
             if waiting in line:
-                sent = time.monotonic()
                 process.send_signal(signum)
                 break
         else:
             pytest.fail("the tap never waited:\n" + "".join(err))
-        out, rest = process.communicate(timeout=30)  # a bound, not a measurement
-        took = time.monotonic() - sent
+        # A bound, not a measurement: the wait is a minute, so only the signal ends it in time.
+        out, rest = process.communicate(timeout=30)
     finally:
         process.kill()
         process.wait()
-    return process.returncode, out, "".join(err) + rest, took
+    return process.returncode, out, "".join(err) + rest
 
 
-def assert_clean_stop(code: int, out: str, err: str, took: float, signum: int) -> None:
+def assert_clean_stop(code: int, out: str, err: str, signum: int) -> None:
     assert code == 128 + signum, err
     assert "Traceback" not in err
     critical = [line for line in err.splitlines() if line.startswith("CRITICAL")]
@@ -101,7 +100,6 @@ def assert_clean_stop(code: int, out: str, err: str, took: float, signum: int) -
     assert signal.Signals(signum).name in critical[0]
     messages = [json.loads(line) for line in out.splitlines()]  # whole lines only
     assert messages and messages[-1]["type"] == "STATE", out
-    assert took < 20, took  # the wait was a minute: the signal ended it
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -121,10 +119,8 @@ def test_a_signal_ends_a_budget_wait(tmp_path, server, signum):
         return 200, headers, {"data": tags, "links": {"next": "/v1/tags?page=2"}, "meta": {}}
 
     base = server(answer)
-    code, out, err, took = tap_until(
-        tmp_path, base, "tags", "request budget spent; waiting", signum
-    )
-    assert_clean_stop(code, out, err, took, signum)
+    code, out, err = tap_until(tmp_path, base, "tags", "request budget spent; waiting", signum)
+    assert_clean_stop(code, out, err, signum)
     assert any(json.loads(line)["type"] == "RECORD" for line in out.splitlines())
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# It runs pip, setuptools and venv: slow (about 15 s), so not in the quick tier.
+pytestmark = pytest.mark.integration
 LEFT_OVERS = shutil.ignore_patterns(".*", "build", "dist", "*.egg-info", "__pycache__", "docs")
 
 

@@ -464,20 +464,18 @@ def _search_refused(app: App, req: Request, query: Query, depth: int) -> Respons
 
 
 def _search_answer(app: App, query: Query, page: int, size: int, ids_only: bool) -> Response:
-    entry = app.engine.matches(query)
-    total = len(entry.keys)
+    # One answer is one snapshot, as an Elasticsearch response is: an update landing between
+    # sorting and serialising would otherwise serve a page out of its own order.
+    with app.ds.lock:
+        entry = app.engine.matches(query)
+        total = len(entry.keys)
+        replica = app.pick_replica()
+        recs = app.engine.page(entry, query.desc, (page - 1) * size, page * size, replica)
+        recs, timed_out = app.drop_timed_out(recs)
+        parts = _search_parts(app, query, recs, ids_only)
     cap = app.opts.track_total_hits
     if cap and total > cap:
         total = cap  # Elasticsearch counts exactly only up to track_total_hits
-    replica = app.pick_replica()
-    recs = app.engine.page(entry, query.desc, (page - 1) * size, page * size, replica)
-    recs, timed_out = app.drop_timed_out(recs)
-    if ids_only:
-        parts = [dumps({"type": app.ds.type_of(r), "id": r.id}) for r in recs]
-    elif query.archive:
-        parts = [app.ds.archive_bytes(r) for r in recs]
-    else:
-        parts = [app.ds.doc_bytes(r) for r in recs]
     total_pages = math.ceil(total / size)
     base = "/v1/customers/archive/search" if query.archive else "/v1/customers/search"
     extra = "&idsOnly=true" if ids_only else ""
@@ -511,6 +509,15 @@ def _search_answer(app: App, query: Query, page: int, size: int, ids_only: bool)
         + b"}"
     )
     return Response(200, body, records=len(parts))
+
+
+def _search_parts(app: App, query: Query, recs: list[Rec], ids_only: bool) -> list[bytes]:
+    """The serialised resources of a search page."""
+    if ids_only:
+        return [dumps({"type": app.ds.type_of(r), "id": r.id}) for r in recs]
+    if query.archive:
+        return [app.ds.archive_bytes(r) for r in recs]
+    return [app.ds.doc_bytes(r) for r in recs]
 
 
 # --------------------------------------------------------------------------- the table

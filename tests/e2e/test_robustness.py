@@ -132,7 +132,8 @@ def test_records_changed_during_a_sync_arrive_in_that_run_or_the_next(tmp_path):
             stop.set()
             thread.join()
         second = run_tap(tmp_path / "two", sb.base_url, sb.token, state=first.state)
-    assert first.returncode == second.returncode == 0
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert second.returncode == 0, second.stderr[-3000:]
     assert len(changes) > 30
     seen: dict[tuple[str, str], str] = {}
     for run in (first, second):
