@@ -270,12 +270,13 @@ def make_work_sessions(ds: Dataset) -> list[Rec]:
     agents = [u for u in ds.streams["users"] if not u.deleted and not is_machine(u)]
     team_of = _teams_of_agents(ds)
     days = max(2, min(700, round(WORK_SESSION_DAYS * ds.scale)))
-    today = ds.now_ms // DAY_MS * DAY_MS
     out: list[Rec] = []
+    # Days are offsets from `now`, not calendar days: like every other timestamp here, the
+    # sessions (and their count) must not depend on the date or the hour the sandbox starts.
     for k in range(days, -1, -1):
-        day0 = today - k * DAY_MS
-        weekday = (day0 // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-        share = 0.85 if weekday < 5 else 0.12
+        day0 = ds.now_ms - k * DAY_MS - 12 * HOUR_MS  # the last shifts began 1 to 6 h ago
+        weekend = k % 7 in (5, 6)
+        share = 0.12 if weekend else 0.85
         for agent in agents:
             if rng.random() >= share:
                 continue
