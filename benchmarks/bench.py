@@ -655,7 +655,7 @@ def notes(b: Bench) -> list[str]:
             "return at most 100 records a page (users and teams 500), so a list stream must "
             "read every page to know nothing changed, and this tap reads a list of more than "
             "one page again until two reads agree (README, Guarantees); users and tags are "
-            "read twice more, `deleted=true` first, so that deactivated users and deleted "
+            "also read with `deleted=true`, first, so that deactivated users and deleted "
             "tags arrive flagged whatever the default list holds (tags is a full table): the "
             f"sandbox's 120 users, 180 tags and 240 shortcuts took {counts['users']}, "
             f"{counts['tags']} and {counts['shortcuts']} requests. Every search stream and "

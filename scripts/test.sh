@@ -22,7 +22,13 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ./sandbox -e ".[test]"
+# (Re)install only when a pyproject.toml changed since the last install: pip takes seconds
+# even when everything is already there.
+WANT="$(cat pyproject.toml sandbox/pyproject.toml | sha256sum)"
+if [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$WANT" ]; then
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ./sandbox -e ".[test]"
+  printf '%s' "$WANT" >"$VENV/.installed"
+fi
 
 TOOLS_PID=""
 if [ "$QUICK" = 0 ] && [ "$#" = 0 ]; then
